@@ -1,0 +1,2 @@
+//! Codec benchmarks (filled in with the codecs).
+fn main() {}

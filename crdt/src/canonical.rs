@@ -1,0 +1,1 @@
+//! The canonical form of a delta and its content hash.

@@ -1,0 +1,35 @@
+//! # rhizome-crdt
+//!
+//! The data model and the semantics of Rhizome, with no I/O and no async: what
+//! an offline-first application embeds.
+//!
+//! A [`Delta`] is an immutable assertion whose [`Pointer`]s name entities and
+//! values. Deltas travel in three JSON formats ([`codec`]) and one binary
+//! form, and have a [canonical form](canonical) whose blake3 hash identifies
+//! their content.
+//!
+//! ```ignore
+//! use rhizome_crdt::Delta;
+//!
+//! let delta = Delta::builder("alice", "node-a")
+//!     .id("d1")
+//!     .timestamp(1_700_000_000_000)
+//!     .set_property("alice", "name", "Alice")
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(delta.pointers().len(), 2);
+//! ```ignore
+
+pub mod builder;
+pub mod canonical;
+pub mod codec;
+mod delta;
+mod error;
+pub mod hyperview;
+mod number;
+
+pub use builder::DeltaBuilder;
+pub use delta::{Delta, DeltaId, Pointer, Target, Timestamp, limits, roles};
+pub use error::{Error, Result};
+pub use hyperview::Hyperview;
+pub use number::Number;

@@ -1,0 +1,106 @@
+//! The `rhizome` command: run a node, or talk to one.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rhizome::config::Config;
+use rhizome::node::Node;
+
+/// Rhizome: a CRDT-centric replication engine and database.
+#[derive(Parser)]
+#[command(name = "rhizome", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node in the foreground until Ctrl-C or SIGTERM.
+    Start {
+        #[command(flatten)]
+        config: Config,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rhizome: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Start { config } => start(config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rhizome: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(config: Config) -> rhizome::Result<()> {
+    let node = Node::start(config).await?;
+    let c = node.config();
+    tracing::info!(storage = ?c.storage, data_dir = %c.data_dir.display(), "node started");
+    println!(
+        "rhizome started storage={:?} data_dir={} (Ctrl-C to stop)",
+        c.storage,
+        c.data_dir.display()
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    node.shutdown().await?;
+    println!("rhizome stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Logs to stderr; `RHIZOME_LOG` is the filter (default `info`),
+/// `RHIZOME_LOG_FORMAT=json` is reserved for JSON lines.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RHIZOME_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
