@@ -32,9 +32,14 @@ pub enum Error {
     /// The input is not a valid binary (postcard) delta.
     #[error("malformed binary delta: {0}")]
     Binary(String),
-    /// A builder was used in a way that cannot produce a delta.
-    #[error("{0}")]
-    Builder(String),
+    /// A [`crate::DeltaBuilder`] was given a pointer whose role already has
+    /// a different pointer (as in the reference builder, one role holds one
+    /// pointer; adding the identical pointer again is not an error).
+    #[error("pointer role {role:?} already has a different target in this delta")]
+    ConflictingPointer {
+        /// The role (`localContext`) given twice.
+        role: String,
+    },
 }
 
 impl Error {

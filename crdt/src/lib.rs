@@ -8,7 +8,7 @@
 //! form, and have a [canonical form](canonical) whose blake3 hash identifies
 //! their content.
 //!
-//! ```ignore
+//! ```
 //! use rhizome_crdt::Delta;
 //!
 //! let delta = Delta::builder("alice", "node-a")
@@ -18,7 +18,7 @@
 //!     .build()
 //!     .unwrap();
 //! assert_eq!(delta.pointers().len(), 2);
-//! ```ignore
+//! ```
 
 pub mod builder;
 pub mod canonical;
