@@ -29,7 +29,7 @@ pub mod hyperview;
 mod number;
 
 pub use builder::DeltaBuilder;
-pub use delta::{Delta, DeltaId, Pointer, Target, Timestamp, limits, roles};
+pub use delta::{Delta, DeltaId, Field, Pointer, Target, Timestamp, Violation, limits, roles};
 pub use error::{Error, Result};
 pub use hyperview::Hyperview;
 pub use number::Number;
