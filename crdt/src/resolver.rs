@@ -66,7 +66,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::strategy::{Candidate, Context, LastWriteWins, Strategy};
+use crate::strategy::{Candidate, Context, LastWriteWins, Scope, Strategy};
 use crate::value::{Value, ValueRef};
 use crate::view::View;
 use crate::{Delta, Error, Hyperview, Number, Result};
@@ -268,22 +268,26 @@ impl ViewResolver {
         let entity: &str = &hyperview.id;
         let mut properties = BTreeMap::new();
         let mut buffer: Vec<Candidate<'a>> = Vec::new();
-        let mut fill =
-            |buffer: &mut Vec<Candidate<'a>>, property: &str, deltas: &'a [Arc<Delta>]| {
-                buffer.clear();
-                buffer.extend(
-                    deltas
-                        .iter()
-                        .filter_map(|d| value_of(property, d).map(|v| Candidate::new(v, d))),
-                );
-            };
+        let mut fill = |buffer: &mut Vec<Candidate<'a>>,
+                        property: &str,
+                        deltas: &'a [Arc<Delta>],
+                        scope: Scope| {
+            buffer.clear();
+            let candidate = |d: &'a Arc<Delta>| value_of(property, d).map(|v| Candidate::new(v, d));
+            match scope {
+                Scope::All => buffer.extend(deltas.iter().filter_map(candidate)),
+                Scope::Last => buffer.extend(deltas.iter().rev().find_map(candidate)),
+                Scope::First => buffer.extend(deltas.iter().find_map(candidate)),
+            }
+        };
 
         // Properties with no rule of their own: the default strategy.
+        let default_scope = self.default.scope();
         for (property, deltas) in &hyperview.properties {
             if self.position(property).is_some() {
                 continue;
             }
-            fill(&mut buffer, property, deltas);
+            fill(&mut buffer, property, deltas, default_scope);
             let cx = self.context(entity, property);
             if let Some(v) = self.default.resolve(&buffer, &cx) {
                 properties.insert(Arc::clone(property), v);
@@ -294,8 +298,12 @@ impl ViewResolver {
         if !self.entries.is_empty() {
             let mut resolved: Vec<Option<Value>> = Vec::with_capacity(self.entries.len());
             for entry in self.entries.iter() {
+                let scope = match &entry.rule {
+                    Rule::Strategy(s) => s.scope(),
+                    Rule::Resolver(_) => Scope::All,
+                };
                 match hyperview.properties.get(&entry.property) {
-                    Some(deltas) => fill(&mut buffer, &entry.property, deltas),
+                    Some(deltas) => fill(&mut buffer, &entry.property, deltas, scope),
                     None => buffer.clear(),
                 }
                 let cx = self.context(entity, &entry.property);
@@ -944,6 +952,24 @@ mod properties {
                 if cs.is_empty() {
                     prop_assert!(a.is_none(), "{} on nothing", name);
                 }
+            }
+            // Through a view (where a strategy's scope may spare the other
+            // candidates) the answer is the same.
+            let hv = crate::Hyperview {
+                id: ENTITY.into(),
+                properties: std::collections::BTreeMap::from([(Arc::from(PROP), ds.clone())]),
+            };
+            for name in NAMES {
+                let direct = registry.get(name).unwrap().resolve(&cs, &cx);
+                let resolver = crate::view::ViewOptions {
+                    strategy: Some(name.into()),
+                    trusted: trusted.clone(),
+                    ..Default::default()
+                }
+                .resolver(&registry)
+                .unwrap();
+                let view = resolver.resolve(&hv);
+                prop_assert_eq!(view.get(PROP).map(Value::to_string), direct.map(|v| v.to_string()), "{}", name);
             }
             let get = |name: &str| registry.get(name).unwrap().resolve(&cs, &cx);
             prop_assert_eq!(get("last-write-wins").map(|v| v.to_string()), values.last().map(Value::to_string));

@@ -1,7 +1,7 @@
 //! `last-write-wins` and `first-write-wins`: the greatest or the smallest
 //! candidate in `(timeCreated, id)` order.
 
-use super::{Candidate, Context, Strategy};
+use super::{Candidate, Context, Scope, Strategy};
 use crate::value::Value;
 
 /// `last-write-wins` (alias `most-recent`, the default strategy): the value
@@ -14,6 +14,10 @@ impl Strategy for LastWriteWins {
     fn resolve(&self, candidates: &[Candidate<'_>], _: &Context<'_>) -> Option<Value> {
         candidates.last().map(|c| c.value.to_value())
     }
+
+    fn scope(&self) -> Scope {
+        Scope::Last
+    }
 }
 
 /// `first-write-wins` (alias `first-write`): the value of the smallest delta
@@ -24,6 +28,10 @@ pub struct FirstWriteWins;
 impl Strategy for FirstWriteWins {
     fn resolve(&self, candidates: &[Candidate<'_>], _: &Context<'_>) -> Option<Value> {
         candidates.first().map(|c| c.value.to_value())
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::First
     }
 }
 

@@ -137,17 +137,45 @@ impl<'a> Context<'a> {
 pub trait Strategy: Send + Sync {
     /// The property's value, or `None` if it is absent.
     fn resolve(&self, candidates: &[Candidate<'_>], cx: &Context<'_>) -> Option<Value>;
+
+    /// Which candidates the strategy looks at. A strategy that only reads
+    /// the last (or first) one says so, and is then given only that one,
+    /// so a view does not read the values of deltas nobody looks at.
+    fn scope(&self) -> Scope {
+        Scope::All
+    }
+}
+
+/// Which candidates a [`Strategy`] needs (an optimisation: the answer must
+/// be the same as if it were given them all).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Every candidate, in order.
+    #[default]
+    All,
+    /// Only the last candidate (none if there is none).
+    Last,
+    /// Only the first candidate (none if there is none).
+    First,
 }
 
 impl<S: Strategy + ?Sized> Strategy for Arc<S> {
     fn resolve(&self, candidates: &[Candidate<'_>], cx: &Context<'_>) -> Option<Value> {
         (**self).resolve(candidates, cx)
     }
+
+    fn scope(&self) -> Scope {
+        (**self).scope()
+    }
 }
 
 impl<S: Strategy + ?Sized> Strategy for Box<S> {
     fn resolve(&self, candidates: &[Candidate<'_>], cx: &Context<'_>) -> Option<Value> {
         (**self).resolve(candidates, cx)
+    }
+
+    fn scope(&self) -> Scope {
+        (**self).scope()
     }
 }
 
