@@ -61,7 +61,7 @@ pub enum ValueRef<'a> {
     /// A reference to an entity.
     Reference(&'a Arc<str>),
     /// A list of values.
-    List(&'a [Value]),
+    List(&'a Arc<[Value]>),
     /// A nested view.
     Nested(&'a Arc<View>),
 }
@@ -167,7 +167,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Number(n) => Value::Number(n),
             ValueRef::String(s) => Value::String(Arc::clone(s)),
             ValueRef::Reference(r) => Value::Reference(Arc::clone(r)),
-            ValueRef::List(l) => Value::List(l.into()),
+            ValueRef::List(l) => Value::List(Arc::clone(l)),
             ValueRef::Nested(v) => Value::Nested(Arc::clone(v)),
         }
     }
@@ -272,7 +272,7 @@ impl Serialize for ValueRef<'_> {
             }
             ValueRef::List(l) => {
                 let mut seq = s.serialize_seq(Some(l.len()))?;
-                for v in l {
+                for v in l.iter() {
                     seq.serialize_element(v)?;
                 }
                 seq.end()
