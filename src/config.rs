@@ -43,6 +43,9 @@ pub struct Config {
     /// The `host` written on deltas this node creates (default: the node id).
     #[arg(long, env = "RHIZOME_HOST_ID")]
     pub host_id: Option<String>,
+    /// The HTTP server's limits (connections, request time, body size).
+    #[command(flatten)]
+    pub http: crate::http::Limits,
 }
 
 impl Config {
@@ -80,6 +83,9 @@ mod tests {
         assert_eq!(c.peers().count(), 0);
         assert_eq!(c.relay, "none");
         assert_eq!(c.host_id, None);
+        assert_eq!(c.http.max_connections, None);
+        assert_eq!(c.http.request_timeout_ms, 30_000);
+        assert_eq!(c.http.max_body_bytes, 8 * 1024 * 1024);
     }
 
     #[test]

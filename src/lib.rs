@@ -5,6 +5,7 @@
 
 pub mod config;
 mod error;
+pub mod http;
 pub mod node;
 
 pub use error::{Error, Result};

@@ -1,9 +1,13 @@
 //! The `rhizome` command: run a node, or talk to one.
 
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use rhizome::config::Config;
+use rhizome::http::{self, AppState, Server};
 use rhizome::node::Node;
 
 /// Rhizome: a CRDT-centric replication engine and database.
@@ -51,17 +55,30 @@ fn main() -> ExitCode {
 }
 
 async fn start(config: Config) -> rhizome::Result<()> {
-    let node = Node::start(config).await?;
+    let node = Arc::new(Node::start(config).await?);
     let c = node.config();
     tracing::info!(storage = ?c.storage, data_dir = %c.data_dir.display(), "node started");
+    let limits = c.http.clone();
+    let app = http::router(AppState::new(Arc::clone(&node)), &limits);
+    let server = Server::bind(SocketAddr::new(c.http_addr, c.http_port), &limits, app).await?;
+    // The start line of API.md §5, parsed by tests and scripts. `node=` and
+    // `sync=` are the configured placeholders until the sync layer runs an
+    // endpoint; it then prints the endpoint id and its dialable address.
     println!(
-        "rhizome started storage={:?} data_dir={} (Ctrl-C to stop)",
-        c.storage,
-        c.data_dir.display()
+        "rhizome listening http={} node={} sync={}",
+        server.local_addr(),
+        node.node_id(),
+        SocketAddr::new(c.sync_addr, c.sync_port),
     );
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    node.shutdown().await?;
+    if let Err(e) = std::io::stdout().flush() {
+        tracing::warn!("cannot flush stdout: {e}");
+    }
+    server.run(shutdown_signal()).await?;
+    tracing::info!("HTTP server stopped; shutting the node down");
+    match Arc::try_unwrap(node) {
+        Ok(node) => node.shutdown().await?,
+        Err(_) => tracing::error!("the node is still referenced after the HTTP server stopped"),
+    }
     println!("rhizome stopped");
     Ok(())
 }
@@ -95,12 +112,20 @@ async fn shutdown_signal() {
 }
 
 /// Logs to stderr; `RHIZOME_LOG` is the filter (default `info`),
-/// `RHIZOME_LOG_FORMAT=json` is reserved for JSON lines.
+/// `RHIZOME_LOG_FORMAT=json` writes JSON lines (default `text`).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RHIZOME_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    match std::env::var("RHIZOME_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().init(),
+        Ok("text") | Ok("") | Err(_) => builder.init(),
+        Ok(other) => {
+            builder.init();
+            tracing::warn!("RHIZOME_LOG_FORMAT={other:?} is neither `text` nor `json`; using text");
+        }
+    }
 }

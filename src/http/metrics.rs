@@ -1,0 +1,208 @@
+//! The node's metrics, exposed at `GET /metrics` in the Prometheus text
+//! format (0.0.4).
+//!
+//! All metrics live in one [`Metrics`] value reached with [`global`], so
+//! recording from anywhere in the crate is one line:
+//!
+//! ```
+//! rhizome::http::metrics::global().uptime_seconds.set(1.0);
+//! ```
+//!
+//! To add a metric: add a public field to [`Metrics`], register it in
+//! [`Metrics::new`] with its help text, then record it where it happens
+//! (`metrics::global().deltas_stored.inc_by(n)`). Label sets are small
+//! structs deriving `EncodeLabelSet`; keep their values bounded (route
+//! templates, not raw paths; status codes, not messages).
+//!
+//! Built on `prometheus-client` rather than `metrics` +
+//! `metrics-exporter-prometheus`: it has four small dependencies and no
+//! global recorder, histogram sketches or clock crate to build, and typed
+//! fields make every metric's name and help visible in one place.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The `content-type` of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Labels of a finished HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The request method.
+    pub method: String,
+    /// The matched route template (`/api/deltas/{id}`), or `unmatched`.
+    pub route: String,
+    /// The response status.
+    pub status: u16,
+}
+
+/// Labels of a request latency observation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The request method.
+    pub method: String,
+    /// The matched route template, or `unmatched`.
+    pub route: String,
+}
+
+/// Labels of the build-info gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// A histogram constructor usable in a [`Family`].
+type HistogramFn = fn() -> Histogram;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~16 s, doubling.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// Every metric of the node.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    started: Instant,
+    /// `rhizome_http_requests_total{method, route, status}`.
+    pub http_requests: Family<RequestLabels, Counter>,
+    /// `rhizome_http_request_duration_seconds{method, route}`: time to the
+    /// response head.
+    pub http_request_duration: Family<RouteLabels, Histogram, HistogramFn>,
+    /// `rhizome_http_connections`: connections being served now.
+    pub http_connections: Gauge,
+    /// `rhizome_uptime_seconds`: refreshed on every scrape.
+    pub uptime_seconds: Gauge<f64, AtomicU64>,
+}
+
+impl Metrics {
+    /// A fresh set of metrics with its own registry (tests use this; the
+    /// node uses [`global`]).
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("rhizome");
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status",
+            http_requests.clone(),
+        );
+        let http_request_duration =
+            Family::<RouteLabels, Histogram, HistogramFn>::new_with_constructor(
+                latency_histogram as HistogramFn,
+            );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from a request's arrival to its response head, by method and route template",
+            http_request_duration.clone(),
+        );
+        let http_connections = Gauge::default();
+        registry.register(
+            "http_connections",
+            "HTTP connections being served",
+            http_connections.clone(),
+        );
+        let uptime_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "uptime_seconds",
+            "Seconds since the node started",
+            uptime_seconds.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1; the labels describe the running build",
+            build_info,
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            started: Instant::now(),
+            http_requests,
+            http_request_duration,
+            http_connections,
+            uptime_seconds,
+        }
+    }
+
+    /// Every metric in the Prometheus text format ([`CONTENT_TYPE`]).
+    pub fn encode(&self) -> String {
+        self.uptime_seconds
+            .set(self.started.elapsed().as_secs_f64());
+        let mut out = String::with_capacity(4096);
+        // Registering happens only in `new`, so the lock is never contended
+        // for long; a poisoned lock still holds a usable registry.
+        let registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry) {
+            tracing::error!("cannot encode metrics: {e}");
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process's metrics.
+pub fn global() -> &'static Metrics {
+    &GLOBAL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_counters_histograms_uptime_and_build_info() {
+        let m = Metrics::new();
+        m.http_requests
+            .get_or_create(&RequestLabels {
+                method: "GET".into(),
+                route: "/api/health".into(),
+                status: 200,
+            })
+            .inc();
+        m.http_request_duration
+            .get_or_create(&RouteLabels {
+                method: "GET".into(),
+                route: "/api/health".into(),
+            })
+            .observe(0.002);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"rhizome_http_requests_total{method="GET",route="/api/health",status="200"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"rhizome_http_request_duration_seconds_bucket{le="0.002",method="GET",route="/api/health"} 1"#)
+                || text.contains(r#"rhizome_http_request_duration_seconds_count{method="GET",route="/api/health"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE rhizome_uptime_seconds gauge"),
+            "{text}"
+        );
+        assert!(text.contains(r#"rhizome_build_info{version=""#), "{text}");
+    }
+}
