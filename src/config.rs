@@ -46,6 +46,23 @@ pub struct Config {
 }
 
 impl Config {
+    /// The defaults of API.md §5 with `storage` kept in `data_dir` (for
+    /// tests, benchmarks and embedding; the command line reads the
+    /// environment instead).
+    pub fn new(storage: StorageKind, data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            http_addr: IpAddr::from([127, 0, 0, 1]),
+            http_port: 4000,
+            data_dir: data_dir.into(),
+            storage,
+            sync_addr: IpAddr::from([127, 0, 0, 1]),
+            sync_port: 0,
+            peers: Vec::new(),
+            relay: "none".into(),
+            host_id: None,
+        }
+    }
+
     /// The configured peers, without the empty entries a trailing comma or an
     /// empty variable leaves.
     pub fn peers(&self) -> impl Iterator<Item = &str> {
@@ -80,6 +97,11 @@ mod tests {
         assert_eq!(c.peers().count(), 0);
         assert_eq!(c.relay, "none");
         assert_eq!(c.host_id, None);
+        let n = Config::new(StorageKind::Disk, "./data");
+        assert_eq!(
+            (n.http_addr, n.http_port, n.sync_addr, n.sync_port, n.relay),
+            (c.http_addr, c.http_port, c.sync_addr, c.sync_port, c.relay)
+        );
     }
 
     #[test]

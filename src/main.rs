@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rhizome::config::Config;
+use rhizome::config::{Config, StorageKind};
 use rhizome::node::Node;
 
 /// Rhizome: a CRDT-centric replication engine and database.
@@ -18,6 +18,21 @@ struct Cli {
 enum Command {
     /// Run a node in the foreground until Ctrl-C or SIGTERM.
     Start {
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Load tools.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Ingest reference-workload deltas from many concurrent writers through
+    /// the real writer and store; print throughput and latency.
+    Ingest {
+        #[command(flatten)]
+        options: rhizome::bench::IngestOptions,
         #[command(flatten)]
         config: Config,
     },
@@ -39,6 +54,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Start { config } => start(config).await,
+            Command::Bench(Bench::Ingest { options, config }) => {
+                bench_ingest(config, options).await
+            }
         }
     });
     match result {
@@ -63,6 +81,51 @@ async fn start(config: Config) -> rhizome::Result<()> {
     tracing::info!("shutting down");
     node.shutdown().await?;
     println!("rhizome stopped");
+    Ok(())
+}
+
+async fn bench_ingest(
+    config: Config,
+    options: rhizome::bench::IngestOptions,
+) -> rhizome::Result<()> {
+    use rhizome::bench::{dir_bytes, resident_bytes};
+    let rss_before = resident_bytes();
+    let t = std::time::Instant::now();
+    let node = Node::start(config.clone()).await?;
+    let opened = t.elapsed();
+    let before = node.len() as u64;
+    eprintln!(
+        "opened {:?} store with {before} deltas in {:.1} ms",
+        config.storage,
+        opened.as_secs_f64() * 1000.0
+    );
+    let report = rhizome::bench::ingest(&node, &options).await?;
+    let stored = node.len() as u64 - before;
+    let rss_after = resident_bytes();
+    eprintln!(
+        "ingested {} deltas ({stored} new) with {} writers, batch {}: {:.0} deltas/s, \
+         call latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
+        report.acked,
+        options.writers,
+        options.batch,
+        report.rate(),
+        report.p50.as_secs_f64() * 1000.0,
+        report.p99.as_secs_f64() * 1000.0,
+        report.max.as_secs_f64() * 1000.0,
+    );
+    node.shutdown().await?;
+    let total = node.len().max(1) as f64;
+    eprintln!(
+        "memory: {:.0} bytes/delta resident (process growth / deltas held)",
+        rss_after.saturating_sub(rss_before) as f64 / total
+    );
+    if config.storage == StorageKind::Disk {
+        eprintln!(
+            "disk: {} bytes = {:.1} bytes/delta",
+            dir_bytes(&config.data_dir),
+            dir_bytes(&config.data_dir) as f64 / total
+        );
+    }
     Ok(())
 }
 
