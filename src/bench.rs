@@ -25,6 +25,10 @@ pub struct IngestOptions {
     /// Workload stream: the same seed makes the same deltas (duplicates).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Reader tasks that look deltas up by id (and page the changes feed)
+    /// while the writers run, to measure reads under heavy writes.
+    #[arg(long, default_value_t = 0)]
+    pub readers: usize,
     /// Print every acknowledged delta id on stdout as soon as its ingest
     /// returned (flushed per call).
     #[arg(long)]
@@ -44,6 +48,10 @@ pub struct IngestReport {
     pub p99: Duration,
     /// Latency of one ingest call: worst.
     pub max: Duration,
+    /// Reads done by the reader tasks while the writers ran.
+    pub reads: u64,
+    /// Read latency (one `get` or one 100-delta changes page): 99th percentile.
+    pub read_p99: Duration,
 }
 
 impl IngestReport {
@@ -67,6 +75,32 @@ pub async fn ingest(node: &Node, opts: &IngestOptions) -> Result<IngestReport> {
         })
         .collect();
     let start = Instant::now();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for r in 0..opts.readers {
+        let node = node.clone();
+        let done = std::sync::Arc::clone(&done);
+        let seed = opts.seed;
+        let count = opts.count.max(1);
+        readers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = r as u64;
+            let filter = crate::changes::FeedFilter::default();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                if i.is_multiple_of(2) {
+                    std::hint::black_box(node.get(&workload::id(seed, i % count)));
+                } else {
+                    let since = node.last_seq().saturating_sub(100);
+                    std::hint::black_box(node.changes(since, 100, &filter));
+                }
+                lat.push(t.elapsed());
+                i = i.wrapping_add(7919);
+                tokio::task::yield_now().await;
+            }
+            lat
+        }));
+    }
     let mut tasks = Vec::new();
     for batches in work {
         let node = node.clone();
@@ -100,6 +134,19 @@ pub async fn ingest(node: &Node, opts: &IngestOptions) -> Result<IngestReport> {
         latencies.extend(l);
     }
     let elapsed = start.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut reads = Vec::new();
+    for r in readers {
+        reads.extend(
+            r.await
+                .map_err(|e| Error::storage("a bench reader task", e))?,
+        );
+    }
+    reads.sort_unstable();
+    let read_p99 = reads
+        .get((reads.len() as f64 * 0.99) as usize)
+        .copied()
+        .unwrap_or_default();
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies
@@ -113,6 +160,8 @@ pub async fn ingest(node: &Node, opts: &IngestOptions) -> Result<IngestReport> {
         p50: pct(0.50),
         p99: pct(0.99),
         max: latencies.last().copied().unwrap_or_default(),
+        reads: reads.len() as u64,
+        read_p99,
     })
 }
 

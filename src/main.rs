@@ -101,6 +101,15 @@ async fn bench_ingest(
     );
     let report = rhizome::bench::ingest(&node, &options).await?;
     let stored = node.len() as u64 - before;
+    if options.readers > 0 {
+        eprintln!(
+            "reads during ingest: {} by {} readers = {:.0} reads/s, read p99 {:.3} ms",
+            report.reads,
+            options.readers,
+            report.reads as f64 / report.elapsed.as_secs_f64().max(1e-9),
+            report.read_p99.as_secs_f64() * 1000.0
+        );
+    }
     let rss_after = resident_bytes();
     eprintln!(
         "ingested {} deltas ({stored} new) with {} writers, batch {}: {:.0} deltas/s, \
