@@ -49,6 +49,24 @@ pub struct Config {
 }
 
 impl Config {
+    /// The defaults of API.md §5 with `storage` kept in `data_dir` (for
+    /// tests, benchmarks and embedding; the command line reads the
+    /// environment instead).
+    pub fn new(storage: StorageKind, data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            http_addr: IpAddr::from([127, 0, 0, 1]),
+            http_port: 4000,
+            data_dir: data_dir.into(),
+            storage,
+            sync_addr: IpAddr::from([127, 0, 0, 1]),
+            sync_port: 0,
+            peers: Vec::new(),
+            relay: "none".into(),
+            host_id: None,
+            http: crate::http::Limits::default(),
+        }
+    }
+
     /// The configured peers, without the empty entries a trailing comma or an
     /// empty variable leaves.
     pub fn peers(&self) -> impl Iterator<Item = &str> {
@@ -86,6 +104,11 @@ mod tests {
         assert_eq!(c.http.max_connections, None);
         assert_eq!(c.http.request_timeout_ms, 30_000);
         assert_eq!(c.http.max_body_bytes, 8 * 1024 * 1024);
+        let n = Config::new(StorageKind::Disk, "./data");
+        assert_eq!(
+            (n.http_addr, n.http_port, n.sync_addr, n.sync_port, n.relay),
+            (c.http_addr, c.http_port, c.sync_addr, c.sync_port, c.relay)
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The one error type of the node crate.
 
+use rhizome_crdt::DeltaId;
+
 /// Everything that can go wrong in the node.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -15,6 +17,16 @@ pub enum Error {
     /// A delta or a batch was refused.
     #[error(transparent)]
     Delta(#[from] rhizome_crdt::Error),
+    /// A delta of a batch has the id of a stored delta (or of an earlier
+    /// delta of the same batch) but other content. Nothing of the batch was
+    /// stored.
+    #[error("deltas[{index}]: id {id} is already taken by a delta with other content")]
+    Conflict {
+        /// The position of the conflicting delta in the batch.
+        index: usize,
+        /// The id both deltas claim.
+        id: DeltaId,
+    },
     /// An operating-system I/O error, with what we were doing.
     #[error("{context}: {source}")]
     Io {
@@ -23,6 +35,34 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The storage engine failed.
+    #[error("storage: {context}: {message}")]
+    Storage {
+        /// What the store was doing.
+        context: String,
+        /// The engine's error.
+        message: String,
+    },
+    /// A stored record cannot be decoded: the store is damaged.
+    #[error("stored delta at sequence number {seq} is corrupt: {source}")]
+    CorruptRecord {
+        /// The record's sequence number.
+        seq: u64,
+        /// Why it does not decode.
+        source: rhizome_crdt::Error,
+    },
+    /// The stored sequence numbers are not gap-free: the store is damaged.
+    #[error("store is missing sequence number {expected} (next stored is {found})")]
+    SequenceGap {
+        /// The sequence number that should come next.
+        expected: u64,
+        /// The one that came.
+        found: u64,
+    },
+    /// The node is shutting down (or its writer stopped) and takes no more
+    /// writes.
+    #[error("the node is shutting down")]
+    ShuttingDown,
 }
 
 impl Error {
@@ -31,6 +71,14 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// An [`Error::Storage`] with `context`.
+    pub fn storage(context: impl Into<String>, source: impl std::fmt::Display) -> Self {
+        Error::Storage {
+            context: context.into(),
+            message: source.to_string(),
         }
     }
 }

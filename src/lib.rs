@@ -3,9 +3,15 @@
 //! The binary (`src/main.rs`) is a thin command-line shell over this library,
 //! so integration tests and benchmarks can run a node in-process.
 
+pub mod bench;
+pub mod changes;
 pub mod config;
 mod error;
 pub mod http;
+pub mod index;
+pub mod ingest;
 pub mod node;
+pub mod store;
+pub mod workload;
 
 pub use error::{Error, Result};

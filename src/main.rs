@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use rhizome::config::Config;
+use rhizome::config::{Config, StorageKind};
 use rhizome::http::{self, AppState, Server};
 use rhizome::node::Node;
 
@@ -22,6 +22,21 @@ struct Cli {
 enum Command {
     /// Run a node in the foreground until Ctrl-C or SIGTERM.
     Start {
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Load tools.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Ingest reference-workload deltas from many concurrent writers through
+    /// the real writer and store; print throughput and latency.
+    Ingest {
+        #[command(flatten)]
+        options: rhizome::bench::IngestOptions,
         #[command(flatten)]
         config: Config,
     },
@@ -43,6 +58,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Start { config } => start(config).await,
+            Command::Bench(Bench::Ingest { options, config }) => {
+                bench_ingest(config, options).await
+            }
         }
     });
     match result {
@@ -75,11 +93,62 @@ async fn start(config: Config) -> rhizome::Result<()> {
     }
     server.run(shutdown_signal()).await?;
     tracing::info!("HTTP server stopped; shutting the node down");
-    match Arc::try_unwrap(node) {
-        Ok(node) => node.shutdown().await?,
-        Err(_) => tracing::error!("the node is still referenced after the HTTP server stopped"),
-    }
+    node.shutdown().await?;
     println!("rhizome stopped");
+    Ok(())
+}
+
+async fn bench_ingest(
+    config: Config,
+    options: rhizome::bench::IngestOptions,
+) -> rhizome::Result<()> {
+    use rhizome::bench::{dir_bytes, resident_bytes};
+    let rss_before = resident_bytes();
+    let t = std::time::Instant::now();
+    let node = Node::start(config.clone()).await?;
+    let opened = t.elapsed();
+    let before = node.len() as u64;
+    eprintln!(
+        "opened {:?} store with {before} deltas in {:.1} ms",
+        config.storage,
+        opened.as_secs_f64() * 1000.0
+    );
+    let report = rhizome::bench::ingest(&node, &options).await?;
+    let stored = node.len() as u64 - before;
+    if options.readers > 0 {
+        eprintln!(
+            "reads during ingest: {} by {} readers = {:.0} reads/s, read p99 {:.3} ms",
+            report.reads,
+            options.readers,
+            report.reads as f64 / report.elapsed.as_secs_f64().max(1e-9),
+            report.read_p99.as_secs_f64() * 1000.0
+        );
+    }
+    let rss_after = resident_bytes();
+    eprintln!(
+        "ingested {} deltas ({stored} new) with {} writers, batch {}: {:.0} deltas/s, \
+         call latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
+        report.acked,
+        options.writers,
+        options.batch,
+        report.rate(),
+        report.p50.as_secs_f64() * 1000.0,
+        report.p99.as_secs_f64() * 1000.0,
+        report.max.as_secs_f64() * 1000.0,
+    );
+    node.shutdown().await?;
+    let total = node.len().max(1) as f64;
+    eprintln!(
+        "memory: {:.0} bytes/delta resident (process growth / deltas held)",
+        rss_after.saturating_sub(rss_before) as f64 / total
+    );
+    if config.storage == StorageKind::Disk {
+        eprintln!(
+            "disk: {} bytes = {:.1} bytes/delta",
+            dir_bytes(&config.data_dir),
+            dir_bytes(&config.data_dir) as f64 / total
+        );
+    }
     Ok(())
 }
 

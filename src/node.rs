@@ -1,29 +1,120 @@
-//! A running node: the long-lived tasks and their shutdown.
+//! A running node: the store, the writer, the in-memory index, the feeds.
+//!
+//! Writes go through one writer (a dedicated thread that owns the
+//! [`Store`]): callers queue their batch on a bounded queue (a full queue
+//! makes them wait), the writer takes every pending batch (up to
+//! [`GROUP_MAX_DELTAS`]), decides duplicates and conflicts per batch, writes
+//! the accepted deltas of the whole group in one durable transaction, updates
+//! the index, answers every caller and publishes the group on the live feed.
+//! An answer means durable. Reads go to the index from the caller's task
+//! under a read lock, concurrently with writes.
 
-use crate::Result;
-use crate::config::Config;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::Instant;
 
-/// A node that has started. Dropping it does not stop it; call
-/// [`Node::shutdown`].
+use rhizome_crdt::{Delta, DeltaId};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::changes::{Changes, FeedFilter, SeqLog, StoredBatch};
+use crate::config::{Config, StorageKind};
+use crate::index::DeltaIndex;
+use crate::ingest::{Ingested, plan};
+use crate::store::disk::DiskStore;
+use crate::store::memory::MemoryStore;
+use crate::store::{Seq, Store};
+use crate::{Error, Result};
+
+/// Batches the writer's queue holds before callers wait.
+pub const QUEUE_CAPACITY: usize = 1024;
+/// The writer stops taking batches into one group commit past this many deltas.
+pub const GROUP_MAX_DELTAS: usize = 20_000;
+/// Stored batches the live feed buffers per subscriber before it lags.
+pub const FEED_CAPACITY: usize = 4096;
+
+/// What queries read: the index and the sequence log, updated together.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Every delta by id.
+    pub index: DeltaIndex,
+    /// Every delta by sequence number.
+    pub log: SeqLog,
+}
+
+impl State {
+    fn apply(&mut self, deltas: &[Arc<Delta>]) {
+        for d in deltas {
+            self.log.push(Arc::clone(d));
+        }
+        self.index.insert_batch(deltas.to_vec());
+    }
+}
+
 #[derive(Debug)]
-pub struct Node {
+struct Shared {
+    state: RwLock<State>,
+    feed: broadcast::Sender<Arc<StoredBatch>>,
+}
+
+impl Shared {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave State half-updated in a
+        // way readers could misread worse than the panic itself; keep serving.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+enum Request {
+    Ingest {
+        deltas: Vec<Arc<Delta>>,
+        reply: oneshot::Sender<Result<Ingested>>,
+    },
+    Shutdown(oneshot::Sender<Result<()>>),
+}
+
+#[derive(Debug)]
+struct Inner {
     config: Config,
     node_id: String,
     host_id: String,
+    shared: Arc<Shared>,
+    queue: mpsc::Sender<Request>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A node that has started. Cheap to clone (all clones are the same node).
+/// Dropping it does not stop it; call [`Node::shutdown`].
+#[derive(Clone, Debug)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Ingest { deltas, .. } => write!(f, "Ingest({} deltas)", deltas.len()),
+            Request::Shutdown(_) => f.write_str("Shutdown"),
+        }
+    }
 }
 
 impl Node {
-    /// Starts a node with `config`: creates the data directory (for the disk
-    /// store) and brings up its services.
+    /// Starts a node with `config`: opens the configured store (creating the
+    /// data directory for the disk store), rebuilds the index from it and
+    /// starts the writer.
     pub async fn start(config: Config) -> Result<Node> {
-        if config.storage == crate::config::StorageKind::Disk {
-            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-                crate::Error::io(
-                    format!("creating data directory {}", config.data_dir.display()),
-                    e,
-                )
-            })?;
-        }
+        let store: Box<dyn Store> = match config.storage {
+            StorageKind::Memory => Box::new(MemoryStore::new()),
+            StorageKind::Disk => {
+                let dir = config.data_dir.clone();
+                Box::new(blocking(move || DiskStore::open(&dir)).await?)
+            }
+        };
+        Node::with_store(config, store).await
+    }
+
+    /// Starts a node over an already opened `store`.
+    pub async fn with_store(config: Config, store: Box<dyn Store>) -> Result<Node> {
         // Placeholder until the sync layer owns the node key: the id is the
         // hash of the configured host id (stable across restarts), or of a
         // fresh UUID when none is configured. The sync layer replaces it
@@ -34,37 +125,282 @@ impl Node {
         };
         let node_id = blake3::hash(seed.as_bytes()).to_hex().to_string();
         let host_id = config.host_id.clone().unwrap_or_else(|| node_id.clone());
+        let (store, state) = blocking(move || recover(store)).await?;
+        let (feed, _) = broadcast::channel(FEED_CAPACITY);
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            feed,
+        });
+        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let writer_shared = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("rhizome-writer".into())
+            .spawn(move || run_writer(store, rx, &writer_shared))
+            .map_err(|e| Error::io("starting the writer thread", e))?;
         Ok(Node {
-            config,
-            node_id,
-            host_id,
+            inner: Arc::new(Inner {
+                node_id,
+                host_id,
+                config,
+                shared,
+                queue,
+                writer: Mutex::new(Some(writer)),
+            }),
         })
     }
 
     /// The configuration the node runs with.
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.inner.config
     }
 
     /// This node's id in the cluster (its iroh endpoint id, once sync runs).
     pub fn node_id(&self) -> &str {
-        &self.node_id
+        &self.inner.node_id
     }
 
     /// The `host` written on deltas this node creates: `RHIZOME_HOST_ID`,
     /// else the node id.
     pub fn host_id(&self) -> &str {
-        &self.host_id
+        &self.inner.host_id
     }
 
-    /// How many deltas the node stores. The store fills this in; until it
-    /// exists the node stores nothing.
+    /// How many deltas the node stores.
     pub fn delta_count(&self) -> u64 {
-        0
+        self.len() as u64
     }
 
-    /// Stops every task of the node and waits for them to finish.
-    pub async fn shutdown(self) -> Result<()> {
-        Ok(())
+    /// Stores `deltas` durably, all or nothing. Deltas already stored with
+    /// the same content (or repeated in the batch) are reported as
+    /// duplicates and not stored again. A delta whose id is taken by other
+    /// content (stored, or earlier in the batch) is [`Error::Conflict`]
+    /// naming its index, and nothing of the batch is stored.
+    ///
+    /// When this returns `Ok`, the accepted deltas are durable and visible to
+    /// every read. If the future is dropped after the batch was queued, the
+    /// batch may still be stored.
+    pub async fn ingest(&self, deltas: Vec<Delta>) -> Result<Ingested> {
+        if deltas.is_empty() {
+            return Ok(Ingested::default());
+        }
+        let deltas = deltas.into_iter().map(Arc::new).collect();
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .queue
+            .send(Request::Ingest { deltas, reply })
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// The stored delta with `id`.
+    pub fn get(&self, id: &str) -> Option<Arc<Delta>> {
+        self.inner.shared.read().index.get(id).cloned()
+    }
+
+    /// How many deltas are stored.
+    pub fn len(&self) -> usize {
+        self.inner.shared.read().index.len()
+    }
+
+    /// Whether no delta is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The sequence number of the last stored delta (0 if none).
+    pub fn last_seq(&self) -> Seq {
+        self.inner.shared.read().log.last_seq()
+    }
+
+    /// Runs `f` over the index and log under a read lock (never held across
+    /// an `.await`: `f` is synchronous). Writers wait while `f` runs, so keep
+    /// it short.
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.inner.shared.read())
+    }
+
+    /// A page of the changes feed (API.md §3 `GET /api/deltas`): up to
+    /// `limit` deltas after sequence number `since` that pass `filter`.
+    pub fn changes(&self, since: Seq, limit: usize, filter: &FeedFilter) -> Changes {
+        self.inner.shared.read().log.changes(since, limit, filter)
+    }
+
+    /// The live feed: every batch stored from now on, once durable and
+    /// readable. A subscriber that falls more than [`FEED_CAPACITY`] batches
+    /// behind gets `RecvError::Lagged` and resumes with [`Node::changes`]
+    /// from the last sequence number it saw. To follow from a point without
+    /// gaps: subscribe first, then page [`Node::changes`] from that point,
+    /// then take live batches, skipping sequence numbers already seen.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredBatch>> {
+        self.inner.shared.feed.subscribe()
+    }
+
+    /// Stops the node: the writer stores every batch queued before this call,
+    /// then the store closes. Later ingests fail with
+    /// [`Error::ShuttingDown`]. Calling it again is a no-op.
+    pub async fn shutdown(&self) -> Result<()> {
+        let Some(handle) = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return Ok(());
+        };
+        let (tx, rx) = oneshot::channel();
+        let closed = if self.inner.queue.send(Request::Shutdown(tx)).await.is_ok() {
+            rx.await.unwrap_or(Err(Error::ShuttingDown))
+        } else {
+            Ok(())
+        };
+        blocking(move || {
+            handle
+                .join()
+                .map_err(|_| Error::storage("stopping the writer", "the writer panicked"))
+        })
+        .await?;
+        closed
+    }
+}
+
+/// Runs blocking `f` off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::storage("a blocking store task", e))?
+}
+
+/// Loads every stored delta in sequence order into a fresh [`State`].
+fn recover(store: Box<dyn Store>) -> Result<(Box<dyn Store>, State)> {
+    let started = Instant::now();
+    let mut state = State::default();
+    let mut chunk = Vec::with_capacity(8192);
+    store.load(&mut |_, d| {
+        chunk.push(d);
+        if chunk.len() == chunk.capacity() {
+            state.apply(&chunk);
+            chunk.clear();
+        }
+    })?;
+    state.apply(&chunk);
+    tracing::info!(
+        deltas = state.index.len(),
+        last_seq = state.log.last_seq(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "store recovered"
+    );
+    Ok((store, state))
+}
+
+struct Pending {
+    deltas: Vec<Arc<Delta>>,
+    reply: oneshot::Sender<Result<Ingested>>,
+}
+
+/// The writer: group commits until shutdown or until every sender is gone.
+fn run_writer(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<Request>, shared: &Shared) {
+    let mut shutdown = None;
+    while shutdown.is_none() {
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
+        let mut group = Vec::new();
+        let mut size = 0;
+        let mut next = Some(first);
+        while let Some(req) = next.take() {
+            match req {
+                Request::Ingest { deltas, reply } => {
+                    size += deltas.len();
+                    group.push(Pending { deltas, reply });
+                }
+                Request::Shutdown(reply) => {
+                    shutdown = Some(reply);
+                    break;
+                }
+            }
+            if size < GROUP_MAX_DELTAS {
+                next = rx.try_recv().ok();
+            }
+        }
+        commit_group(&mut *store, shared, group);
+    }
+    rx.close();
+    while let Ok(req) = rx.try_recv() {
+        match req {
+            Request::Ingest { reply, .. } => {
+                let _ = reply.send(Err(Error::ShuttingDown));
+            }
+            Request::Shutdown(reply) => {
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+    let closed = store.close();
+    if let Err(e) = &closed {
+        tracing::error!("closing the store: {e}");
+    }
+    if let Some(reply) = shutdown {
+        let _ = reply.send(closed);
+    }
+}
+
+/// One group commit: decide each batch, store all accepted deltas in one
+/// durable transaction, apply them to the index, answer, publish.
+fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
+    if group.is_empty() {
+        return;
+    }
+    let mut pending: HashMap<DeltaId, Arc<Delta>> = HashMap::new();
+    let mut decided = Vec::with_capacity(group.len());
+    {
+        let state = shared.read();
+        let several = group.len() > 1;
+        for p in group {
+            let plan = plan(&p.deltas, |id| state.index.get(id), &pending);
+            if several && let Ok(plan) = &plan {
+                for d in &plan.accepted {
+                    pending.insert(d.id().clone(), Arc::clone(d));
+                }
+            }
+            decided.push((p.reply, plan));
+        }
+    }
+    let all: Vec<Arc<Delta>> = decided
+        .iter()
+        .filter_map(|(_, p)| p.as_ref().ok())
+        .flat_map(|p| p.accepted.iter().cloned())
+        .collect();
+    match store.append(&all) {
+        Ok(first_seq) => {
+            if !all.is_empty() {
+                shared
+                    .state
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .apply(&all);
+            }
+            for (reply, plan) in decided {
+                let _ = reply.send(plan.map(|p| p.answer()));
+            }
+            if !all.is_empty() {
+                // No subscriber is not an error.
+                let _ = shared.feed.send(Arc::new(StoredBatch {
+                    first_seq,
+                    deltas: all,
+                }));
+            }
+        }
+        Err(e) => {
+            tracing::error!("group commit of {} deltas failed: {e}", all.len());
+            let message = e.to_string();
+            for (reply, plan) in decided {
+                let _ =
+                    reply.send(plan.and_then(|_| {
+                        Err(Error::storage("committing the batch", message.as_str()))
+                    }));
+            }
+        }
     }
 }
