@@ -35,6 +35,16 @@ pub enum Error {
     /// A builder was used in a way that cannot produce a delta.
     #[error("{0}")]
     Builder(String),
+    /// The delta at `index` of a batch (API.md §3 `POST /api/deltas`) is
+    /// invalid: `deltas[57]: pointers[2].targetContext must be a non-empty string`.
+    #[error("deltas[{index}]: {source}")]
+    InBatch {
+        /// The position of the offending delta in the batch (0 for a body
+        /// that is a single delta).
+        index: usize,
+        /// What is wrong with it.
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -43,6 +53,24 @@ impl Error {
         Error::InvalidDelta {
             field: field.into(),
             problem: problem.into(),
+        }
+    }
+
+    /// The field path an [`Error::InvalidDelta`] names (also inside
+    /// [`Error::InBatch`]): `pointers[2].targetContext`.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::InvalidDelta { field, .. } => Some(field),
+            Error::InBatch { source, .. } => source.field(),
+            _ => None,
+        }
+    }
+
+    /// The index of the offending delta, for an error about one delta of a batch.
+    pub fn batch_index(&self) -> Option<usize> {
+        match self {
+            Error::InBatch { index, .. } => Some(*index),
+            _ => None,
         }
     }
 
