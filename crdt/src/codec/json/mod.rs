@@ -49,9 +49,12 @@ pub fn decode(json: &[u8]) -> Result<Delta> {
     decode_with_format(json).map(|(delta, _)| delta)
 }
 
-/// Like [`decode`], for a string.
+/// Like [`decode`], for a string (which spares checking that it is UTF-8).
 pub fn decode_str(json: &str) -> Result<Delta> {
-    decode(json.as_bytes())
+    let mut de = serde_json::Deserializer::from_str(json);
+    let top = de.deserialize_any(TopVisitor).map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    validate::build(&top).map(|(delta, _)| delta)
 }
 
 /// Like [`decode`], also telling which format the input was written in.

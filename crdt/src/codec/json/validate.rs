@@ -240,34 +240,58 @@ fn name_string(value: &Scalar<'_>) -> Option<Arc<str>> {
     }
 }
 
+/// `pointers[i]`, written only when an error names it.
+#[derive(Clone, Copy)]
+struct At(usize);
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pointers[{}]", self.0)
+    }
+}
+
 fn array_pointer(format: Format, i: usize, item: &RawPointerItem<'_>) -> Result<Pointer> {
-    let at = format!("pointers[{i}]");
+    let at = At(i);
     let p = match item {
         RawPointerItem::Object(p) => p,
         RawPointerItem::Other(kind) => {
-            return Err(Error::invalid(at, format!("must be an object, not {kind}")));
+            return Err(Error::invalid(
+                at.to_string(),
+                format!("must be an object, not {kind}"),
+            ));
         }
     };
     if let Some(key) = &p.unknown {
-        return Err(not_a_field(key_path(&at, key), format, "pointer"));
+        return Err(not_a_field(
+            key_path(&at.to_string(), key),
+            format,
+            "pointer",
+        ));
     }
     if let Some(key) = &p.duplicate {
-        return Err(Error::invalid(key_path(&at, key), "appears more than once"));
+        return Err(Error::invalid(
+            key_path(&at.to_string(), key),
+            "appears more than once",
+        ));
     }
     let own: &[PtrKey] = match format {
         Format::RhizomeDb => &[PtrKey::Role, PtrKey::Target],
         _ => &[PtrKey::LocalContext, PtrKey::Target, PtrKey::TargetContext],
     };
     if let Some(key) = PtrKey::ALL.iter().find(|k| p.has(**k) && !own.contains(k)) {
-        return Err(not_a_field(key_path(&at, key.name()), format, "pointer"));
+        return Err(not_a_field(
+            key_path(&at.to_string(), key.name()),
+            format,
+            "pointer",
+        ));
     }
     match format {
-        Format::RhizomeDb => rhizomedb_pointer(&at, p),
-        _ => v1_pointer(&at, p),
+        Format::RhizomeDb => rhizomedb_pointer(at, p),
+        _ => v1_pointer(at, p),
     }
 }
 
-fn v1_pointer(at: &str, p: &RawPointer<'_>) -> Result<Pointer> {
+fn v1_pointer(at: At, p: &RawPointer<'_>) -> Result<Pointer> {
     let role_field = || format!("{at}.localContext");
     let target_field = || format!("{at}.target");
     let role = match &p.local_context {
@@ -300,21 +324,22 @@ fn v1_pointer(at: &str, p: &RawPointer<'_>) -> Result<Pointer> {
         }
         (None, TargetShape::Object { entries, .. }) => {
             // At most a few entries are kept; a surplus entry is among them.
-            let field = target_field();
             let mut id = None;
             for (key, value) in entries {
                 match (&**key, value) {
                     ("id", Scalar::Str(s)) if id.is_none() => id = Some(Arc::from(&**s)),
                     ("id", _) if id.is_some() => {
                         return Err(Error::invalid(
-                            key_path(&field, "id"),
+                            key_path(&target_field(), "id"),
                             "appears more than once",
                         ));
                     }
-                    ("id", _) => return Err(Error::invalid(key_path(&field, "id"), NON_EMPTY)),
+                    ("id", _) => {
+                        return Err(Error::invalid(key_path(&target_field(), "id"), NON_EMPTY));
+                    }
                     (other, _) => {
                         return Err(Error::invalid(
-                            key_path(&field, other),
+                            key_path(&target_field(), other),
                             "is not a field of a reference {\"id\": ID}",
                         ));
                     }
@@ -322,7 +347,12 @@ fn v1_pointer(at: &str, p: &RawPointer<'_>) -> Result<Pointer> {
             }
             match id {
                 Some(id) => Target::Reference { id, context: None },
-                None => return Err(Error::invalid(key_path(&field, "id"), "is missing")),
+                None => {
+                    return Err(Error::invalid(
+                        key_path(&target_field(), "id"),
+                        "is missing",
+                    ));
+                }
             }
         }
         (None, TargetShape::Scalar(v)) => match primitive(v) {
@@ -341,7 +371,7 @@ fn v1_pointer(at: &str, p: &RawPointer<'_>) -> Result<Pointer> {
     Ok(Pointer { role, target })
 }
 
-fn rhizomedb_pointer(at: &str, p: &RawPointer<'_>) -> Result<Pointer> {
+fn rhizomedb_pointer(at: At, p: &RawPointer<'_>) -> Result<Pointer> {
     let role_field = || format!("{at}.role");
     let target_field = || format!("{at}.target");
     let role = match &p.role {
@@ -351,7 +381,6 @@ fn rhizomedb_pointer(at: &str, p: &RawPointer<'_>) -> Result<Pointer> {
     let target = match &p.target {
         None => return Err(Error::invalid(target_field(), "is missing")),
         Some(TargetShape::Object { entries, .. }) => {
-            let field = target_field();
             let mut id = None;
             let mut context = None;
             for (key, value) in entries {
@@ -359,7 +388,7 @@ fn rhizomedb_pointer(at: &str, p: &RawPointer<'_>) -> Result<Pointer> {
                     "id" | "context" => {}
                     other => {
                         return Err(Error::invalid(
-                            key_path(&field, other),
+                            key_path(&target_field(), other),
                             "is not a field of a rhizomedb target {\"id\", \"context\"}",
                         ));
                     }
@@ -371,22 +400,27 @@ fn rhizomedb_pointer(at: &str, p: &RawPointer<'_>) -> Result<Pointer> {
                 };
                 if slot.is_some() {
                     return Err(Error::invalid(
-                        key_path(&field, key),
+                        key_path(&target_field(), key),
                         "appears more than once",
                     ));
                 }
                 *slot = Some(value);
             }
             let id = match id {
-                None => return Err(Error::invalid(key_path(&field, "id"), "is missing")),
+                None => {
+                    return Err(Error::invalid(
+                        key_path(&target_field(), "id"),
+                        "is missing",
+                    ));
+                }
                 Some(v) => name_string(v)
-                    .ok_or_else(|| Error::invalid(key_path(&field, "id"), NON_EMPTY))?,
+                    .ok_or_else(|| Error::invalid(key_path(&target_field(), "id"), NON_EMPTY))?,
             };
             let context = match context {
                 None | Some(Scalar::Null) => None,
                 Some(v) => Some(name_string(v).ok_or_else(|| {
                     Error::invalid(
-                        key_path(&field, "context"),
+                        key_path(&target_field(), "context"),
                         "must be a non-empty string or null",
                     )
                 })?),
@@ -428,7 +462,7 @@ fn v2_pointers(entries: &[(Cow<'_, str>, TargetShape<'_>)]) -> Result<Vec<Pointe
     entries
         .iter()
         .map(|(role, shape)| {
-            let field = key_path("pointers", role);
+            let field = || key_path("pointers", role);
             let target = match shape {
                 TargetShape::Object { entries, len } => match (entries.as_slice(), len) {
                     ([(id, Scalar::Str(context))], 1) => Target::Reference {
@@ -436,20 +470,20 @@ fn v2_pointers(entries: &[(Cow<'_, str>, TargetShape<'_>)]) -> Result<Vec<Pointe
                         context: Some(Arc::from(&**context)),
                     },
                     ([(id, _)], 1) => {
-                        return Err(Error::invalid(key_path(&field, id), NON_EMPTY));
+                        return Err(Error::invalid(key_path(&field(), id), NON_EMPTY));
                     }
                     _ => {
                         return Err(Error::invalid(
-                            field,
+                            field(),
                             "must be a primitive or an object {ID: CONTEXT} with exactly one entry",
                         ));
                     }
                 },
                 TargetShape::Scalar(v) => match primitive(v) {
-                    Some(t) => t.map_err(|problem| Error::invalid(field, problem))?,
+                    Some(t) => t.map_err(|problem| Error::invalid(field(), problem))?,
                     None => {
                         return Err(Error::invalid(
-                            field,
+                            field(),
                             format!(
                                 "must be a string, number, boolean, null or {{ID: CONTEXT}}, not {}",
                                 v.kind()
