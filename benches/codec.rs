@@ -30,7 +30,7 @@ impl Lcg {
 fn workload_delta(i: u64, rng: &mut Lcg) -> Delta {
     let entity = format!("e{}", rng.next() % 1000);
     let property = format!("p{}", rng.next() % 5);
-    let value = if rng.next() % 2 == 0 {
+    let value = if rng.next().is_multiple_of(2) {
         let s: String = (0..8)
             .map(|_| char::from(b'a' + (rng.next() % 26) as u8))
             .collect();
