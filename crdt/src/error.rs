@@ -32,9 +32,14 @@ pub enum Error {
     /// The input is not a valid binary (postcard) delta.
     #[error("malformed binary delta: {0}")]
     Binary(String),
-    /// A builder was used in a way that cannot produce a delta.
-    #[error("{0}")]
-    Builder(String),
+    /// A [`crate::DeltaBuilder`] was given a pointer whose role already has
+    /// a different pointer (as in the reference builder, one role holds one
+    /// pointer; adding the identical pointer again is not an error).
+    #[error("pointer role {role:?} already has a different target in this delta")]
+    ConflictingPointer {
+        /// The role (`localContext`) given twice.
+        role: String,
+    },
     /// The delta at `index` of a batch (API.md §3 `POST /api/deltas`) is
     /// invalid: `deltas[57]: pointers[2].targetContext must be a non-empty string`.
     #[error("deltas[{index}]: {source}")]

@@ -8,7 +8,7 @@
 //! form, and have a [canonical form](canonical) whose blake3 hash identifies
 //! their content.
 //!
-//! ```ignore
+//! ```
 //! use rhizome_crdt::Delta;
 //!
 //! let delta = Delta::builder("alice", "node-a")
@@ -18,7 +18,7 @@
 //!     .build()
 //!     .unwrap();
 //! assert_eq!(delta.pointers().len(), 2);
-//! ```ignore
+//! ```
 
 #[cfg(any(test, feature = "arbitrary"))]
 pub mod arbitrary;
@@ -31,7 +31,7 @@ pub mod hyperview;
 mod number;
 
 pub use builder::DeltaBuilder;
-pub use delta::{Delta, DeltaId, Pointer, Target, Timestamp, limits, roles};
+pub use delta::{Delta, DeltaId, Field, Pointer, Target, Timestamp, Violation, limits, roles};
 pub use error::{Error, Result};
 pub use hyperview::Hyperview;
 pub use number::Number;

@@ -1119,6 +1119,18 @@ proptest! {
     }
 
     #[test]
+    fn canonical_bytes_do_not_depend_on_format_or_key_order(d in arb_delta(), seed in any::<u64>()) {
+        let canonical = crate::canonical::canonical_bytes(&d);
+        for f in ALL {
+            let Ok(value) = encode_value(&d, f) else { continue };
+            let decoded = decode_str(&shuffled_text(&value, seed)).unwrap();
+            prop_assert_eq!(crate::canonical::canonical_bytes(&decoded), canonical.clone());
+        }
+        let from_binary = binary::decode(&binary::encode(&d)).unwrap();
+        prop_assert_eq!(crate::canonical::canonical_bytes(&from_binary), canonical);
+    }
+
+    #[test]
     fn output_keys_are_sorted(d in arb_delta()) {
         for f in ALL {
             let Ok(bytes) = encode(&d, f) else { continue };
