@@ -40,6 +40,46 @@ pub enum Error {
         /// The role (`localContext`) given twice.
         role: String,
     },
+    /// A strategy name that no strategy is registered under.
+    #[error("unknown strategy {name:?} (known: {known})")]
+    UnknownStrategy {
+        /// The name asked for.
+        name: String,
+        /// The registered names, comma-separated.
+        known: String,
+    },
+    /// A view option (`strategy`, `strategies`, `trusted`) that cannot be
+    /// read. `part` is the offending piece as written.
+    #[error("{option}: {part:?} {problem}")]
+    InvalidViewOption {
+        /// The option: `strategy`, `strategies` or `trusted`.
+        option: &'static str,
+        /// The piece of it that is wrong.
+        part: String,
+        /// What is wrong, phrased to follow the piece.
+        problem: String,
+    },
+    /// Custom resolvers whose dependencies form a cycle, named as
+    /// `a -> b -> a`.
+    #[error("resolver dependencies form a cycle: {cycle}")]
+    ResolverCycle {
+        /// The properties on the cycle, first one repeated at the end.
+        cycle: String,
+    },
+    /// A resolver depends on a property that has no resolver in the set.
+    #[error("resolver of {property:?} depends on {dependency:?}, which has no resolver")]
+    MissingDependency {
+        /// The property whose resolver declares the dependency.
+        property: String,
+        /// The dependency that is missing.
+        dependency: String,
+    },
+    /// Two resolvers (or strategies) were given for one property.
+    #[error("property {property:?} is given two resolvers")]
+    DuplicateResolver {
+        /// The property.
+        property: String,
+    },
     /// The delta at `index` of a batch (API.md §3 `POST /api/deltas`) is
     /// invalid: `deltas[57]: pointers[2].targetContext must be a non-empty string`.
     #[error("deltas[{index}]: {source}")]

@@ -29,9 +29,17 @@ mod delta;
 mod error;
 pub mod hyperview;
 mod number;
+pub mod resolver;
+pub mod strategy;
+pub mod value;
+pub mod view;
 
 pub use builder::DeltaBuilder;
 pub use delta::{Delta, DeltaId, Field, Pointer, Target, Timestamp, Violation, limits, roles};
 pub use error::{Error, Result};
 pub use hyperview::Hyperview;
 pub use number::Number;
+pub use resolver::{ViewResolver, ViewResolverBuilder};
+pub use strategy::{Strategy, StrategyRegistry};
+pub use value::Value;
+pub use view::{View, ViewOptions};
