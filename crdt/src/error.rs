@@ -80,6 +80,16 @@ pub enum Error {
         /// The property.
         property: String,
     },
+    /// The delta at `index` of a batch (API.md §3 `POST /api/deltas`) is
+    /// invalid: `deltas[57]: pointers[2].targetContext must be a non-empty string`.
+    #[error("deltas[{index}]: {source}")]
+    InBatch {
+        /// The position of the offending delta in the batch (0 for a body
+        /// that is a single delta).
+        index: usize,
+        /// What is wrong with it.
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -88,6 +98,24 @@ impl Error {
         Error::InvalidDelta {
             field: field.into(),
             problem: problem.into(),
+        }
+    }
+
+    /// The field path an [`Error::InvalidDelta`] names (also inside
+    /// [`Error::InBatch`]): `pointers[2].targetContext`.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::InvalidDelta { field, .. } => Some(field),
+            Error::InBatch { source, .. } => source.field(),
+            _ => None,
+        }
+    }
+
+    /// The index of the offending delta, for an error about one delta of a batch.
+    pub fn batch_index(&self) -> Option<usize> {
+        match self {
+            Error::InBatch { index, .. } => Some(*index),
+            _ => None,
         }
     }
 

@@ -20,6 +20,8 @@
 //! assert_eq!(delta.pointers().len(), 2);
 //! ```
 
+#[cfg(any(test, feature = "arbitrary"))]
+pub mod arbitrary;
 pub mod builder;
 pub mod canonical;
 pub mod codec;

@@ -1,7 +1,14 @@
 //! Wire formats of a delta: JSON in three formats (v1, v2, rhizomedb) and a
 //! binary form (postcard) for disk and network.
+//!
+//! - [`json`] — decode (format detected, fully validated, single or batch)
+//!   and encode (sorted keys, [`json::JsonDelta`] to embed in answers).
+//! - [`binary`] — the postcard form.
+//!
+//! `docs/wire-formats.md` describes every format, rule and message.
 
 pub mod binary;
+pub mod json;
 
 use std::fmt;
 use std::str::FromStr;
