@@ -22,14 +22,25 @@
 
 pub mod builder;
 pub mod canonical;
+pub mod changes;
 pub mod codec;
 mod delta;
+pub mod delta_set;
 mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod hyperview;
 mod number;
+mod symbols;
+pub mod transaction;
+mod visibility;
+pub mod workload;
 
 pub use builder::DeltaBuilder;
 pub use delta::{Delta, DeltaId, Pointer, Target, Timestamp, limits, roles};
 pub use error::{Error, Result};
-pub use hyperview::Hyperview;
+pub use changes::ChangeSet;
+pub use delta_set::{DeltaSet, Inserted};
+pub use hyperview::{Hyperview, HyperviewOptions};
+pub use transaction::TransactionStatus;
 pub use number::Number;
