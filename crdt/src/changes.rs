@@ -20,10 +20,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::Target;
 use crate::Timestamp;
 use crate::delta_set::{DeltaSet, Slot};
 use crate::symbols::Sym;
-use crate::Target;
 
 /// The `(entity, property)` pairs whose hyperview may have changed, sorted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -121,5 +121,52 @@ impl ChangeSet {
             }
         }
         changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::DeltaSet;
+    use crate::fixtures::*;
+
+    fn changed(s: &mut DeltaSet, d: crate::Delta) -> Vec<String> {
+        let r = s.insert(d).unwrap();
+        r.changed.iter().map(|(e, p)| format!("{e}.{p}")).collect()
+    }
+
+    #[test]
+    fn change_sets_follow_negations_and_transactions() {
+        let mut s = set_of([
+            set("d", 1, "x", "p", 1),
+            set("e", 1, "y", "q", 1),
+            neg("n", 2, "d"),
+        ]);
+        // A negation of a negation changes what the inner one negated.
+        assert_eq!(
+            changed(&mut s, neg("m", 3, "n")),
+            ["d.negated_by", "n.negated_by", "x.p"]
+        );
+        // Members change nothing visible until the transaction completes...
+        assert_eq!(
+            changed(&mut s, member("t1", 4, "tx", "y", "a", 1)),
+            ["tx.deltas", "y.a"]
+        );
+        let mut neg_member = vec![neg_pointer("e"), member_pointer("tx")];
+        neg_member.push(crate::Pointer::new("note", 1));
+        assert_eq!(
+            changed(&mut s, delta("t2", 5, neg_member)),
+            ["e.negated_by", "tx.deltas", "y.q"]
+        );
+        // ... then the completing declaration changes every member's filings
+        // and what member negations negate.
+        assert_eq!(
+            changed(&mut s, declare("s", 6, "tx", 2)),
+            ["e.negated_by", "tx.deltas", "tx.size", "y.a", "y.q"]
+        );
+        // Another member after completion moves nothing: its own filings only.
+        assert_eq!(
+            changed(&mut s, member("t3", 7, "tx", "z", "a", 1)),
+            ["tx.deltas", "z.a"]
+        );
     }
 }

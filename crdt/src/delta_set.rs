@@ -415,14 +415,22 @@ impl DeltaSet {
         }
         slots.sort_unstable();
         slots.dedup();
-        let mut out: Vec<Arc<Delta>> = slots.iter().filter_map(|&s| self.delta_at(s)).cloned().collect();
+        let mut out: Vec<Arc<Delta>> = slots
+            .iter()
+            .filter_map(|&s| self.delta_at(s))
+            .cloned()
+            .collect();
         out.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         out
     }
 
     /// The state of transaction `tx` at `as_of` (`None`: infinity), or `None`
     /// if neither a member nor a declaration of it is stored.
-    pub fn transaction_status(&self, tx: &str, as_of: Option<Timestamp>) -> Option<TransactionStatus> {
+    pub fn transaction_status(
+        &self,
+        tx: &str,
+        as_of: Option<Timestamp>,
+    ) -> Option<TransactionStatus> {
         let sym = self.names.get(tx)?;
         Some(self.transactions.get(&sym)?.status(as_of))
     }
@@ -432,10 +440,17 @@ impl DeltaSet {
         let Some(t) = self.names.get(tx).and_then(|s| self.transactions.get(&s)) else {
             return Vec::new();
         };
-        let mut slots: Vec<Slot> = t.members().chain(t.declarations().iter().copied()).collect();
+        let mut slots: Vec<Slot> = t
+            .members()
+            .chain(t.declarations().iter().copied())
+            .collect();
         slots.sort_unstable();
         slots.dedup();
-        slots.iter().filter_map(|&s| self.delta_at(s)).cloned().collect()
+        slots
+            .iter()
+            .filter_map(|&s| self.delta_at(s))
+            .cloned()
+            .collect()
     }
 }
 
@@ -475,5 +490,138 @@ fn insert_ordered(list: &mut Vec<Slot>, entries: &[Entry], slot: Slot, delta: &D
             let at = list.partition_point(|&s| key_of(s) < Some(key));
             list.insert(at, slot);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::fixtures::*;
+    use crate::{DeltaSet, Error};
+
+    #[test]
+    fn insert_is_idempotent_and_conflicts_are_refused() {
+        let mut s = DeltaSet::new();
+        let d = set("d", 10, "x", "p", 1);
+        let r = s.insert(d.clone()).unwrap();
+        assert_eq!(r.accepted, [d.id().clone()]);
+        let r = s.insert(d.clone()).unwrap();
+        assert_eq!(r.duplicates, [d.id().clone()]);
+        assert!(r.changed.is_empty());
+        assert_eq!(s.len(), 1);
+        // A signature is not content.
+        let signed = d.clone().with_signature(Some("sig".into()));
+        assert_eq!(s.insert(signed).unwrap().duplicates.len(), 1);
+        let other = set("d", 10, "x", "p", 2);
+        assert_eq!(
+            s.insert(other).unwrap_err(),
+            Error::Conflict { id: "d".into() }
+        );
+        assert_eq!(
+            s.get("d").unwrap().value_for("x", "p"),
+            d.value_for("x", "p")
+        );
+    }
+
+    #[test]
+    fn batches_are_all_or_nothing() {
+        let mut s = set_of([set("a", 1, "x", "p", 1)]);
+        // A conflict with a stored delta: nothing of the batch stored.
+        let e = s
+            .insert_batch([set("b", 2, "x", "p", 1), set("a", 1, "x", "p", 9)])
+            .unwrap_err();
+        assert_eq!(e, Error::Conflict { id: "a".into() });
+        assert!(!s.contains("b"));
+        // A conflict within the batch.
+        let e = s
+            .insert_batch([set("c", 2, "x", "p", 1), set("c", 2, "x", "p", 2)])
+            .unwrap_err();
+        assert_eq!(e, Error::Conflict { id: "c".into() });
+        assert!(!s.contains("c"));
+        assert_eq!(s.len(), 1);
+        // Duplicates within a batch: stored once.
+        let r = s
+            .insert_batch([
+                set("c", 2, "x", "p", 1),
+                set("c", 2, "x", "p", 1),
+                set("a", 1, "x", "p", 1),
+            ])
+            .unwrap();
+        assert_eq!(r.accepted.len(), 1);
+        assert_eq!(r.duplicates.len(), 2);
+        assert_eq!(s.len(), 2);
+        assert_eq!(ids(&s, "x", "p", None), ["a", "c"]);
+    }
+
+    #[test]
+    fn merge_is_union_and_refuses_conflicts_whole() {
+        let mut a = set_of([set("a", 1, "x", "p", 1), set("b", 2, "x", "p", 2)]);
+        let b = set_of([set("b", 2, "x", "p", 2), set("c", 3, "x", "q", 3)]);
+        let r = a.merge(&b).unwrap();
+        assert_eq!(r.accepted.len(), 1);
+        assert_eq!(r.duplicates.len(), 1);
+        assert!(r.changed.contains("x", "q"));
+        assert!(!r.changed.contains("x", "p"));
+        assert_eq!(a.len(), 3);
+        // Shared, not copied.
+        assert!(Arc::ptr_eq(a.get("c").unwrap(), b.get("c").unwrap()));
+        let bad = set_of([set("z", 9, "x", "p", 1), set("a", 1, "x", "p", 5)]);
+        assert!(matches!(a.merge(&bad), Err(Error::Conflict { .. })));
+        assert!(!a.contains("z"));
+        assert_eq!(a.len(), 3);
+    }
+
+    #[test]
+    fn names_are_shared() {
+        let s = set_of([
+            set("a", 1, "x", "p", 1),
+            set("b", 2, "x", "p", 2),
+            neg("n", 3, "c"),
+            set("c", 4, "x", "p", 3),
+        ]);
+        let a = s.get("a").unwrap();
+        let b = s.get("b").unwrap();
+        assert!(Arc::ptr_eq(a.creator_arc(), b.creator_arc()));
+        assert!(Arc::ptr_eq(a.host_arc(), b.host_arc()));
+        assert!(Arc::ptr_eq(&a.pointers()[0].role, &b.pointers()[0].role));
+        let ref_id = |d: &crate::Delta, i: usize| match &d.pointers()[i].target {
+            crate::Target::Reference { id, .. } => id.clone(),
+            _ => unreachable!(),
+        };
+        assert!(Arc::ptr_eq(&ref_id(a, 0), &ref_id(b, 0)));
+        // The id named by a negation before it arrived is shared too.
+        let c = s.get("c").unwrap();
+        assert!(Arc::ptr_eq(
+            c.id().as_arc(),
+            &ref_id(s.get("n").unwrap(), 0)
+        ));
+    }
+
+    #[test]
+    fn secondary_indexes() {
+        let mut n = neg_pointer("a");
+        n.role = "negates".into();
+        let s = set_of([
+            set("a", 5, "x", "p", 1),
+            set("b", 2, "x", "q", 1),
+            delta(
+                "r",
+                3,
+                vec![crate::Pointer::new(
+                    "about",
+                    crate::Target::reference_without_context("x"),
+                )],
+            ),
+            delta("n", 4, vec![n]),
+        ]);
+        let ids =
+            |v: Vec<Arc<crate::Delta>>| v.iter().map(|d| d.id().to_string()).collect::<Vec<_>>();
+        assert_eq!(ids(s.referencing("x")), ["b", "r", "a"]);
+        assert_eq!(ids(s.negations_of("a").cloned().collect()), ["n"]);
+        assert_eq!(s.by_creator("c").count(), 4);
+        assert_eq!(s.by_host("h").count(), 4);
+        assert_eq!(s.by_host("nobody").count(), 0);
+        assert_eq!(s.iter().count(), 4);
     }
 }

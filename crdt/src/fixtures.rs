@@ -4,7 +4,14 @@ use crate::{Delta, DeltaId, DeltaSet, HyperviewOptions, Pointer, Target, Timesta
 
 /// A delta `id` at `ts` with `pointers`, by creator `c` on host `h`.
 pub(crate) fn delta(id: &str, ts: u64, pointers: Vec<Pointer>) -> Delta {
-    Delta::new(DeltaId::new(id).unwrap(), Timestamp::new(ts).unwrap(), "h", "c", pointers).unwrap()
+    Delta::new(
+        DeltaId::new(id).unwrap(),
+        Timestamp::new(ts).unwrap(),
+        "h",
+        "c",
+        pointers,
+    )
+    .unwrap()
 }
 
 /// Sets `entity.prop = value`.
@@ -33,7 +40,14 @@ pub(crate) fn member_pointer(tx: &str) -> Pointer {
 }
 
 /// `entity.prop = value` as a member of `tx`.
-pub(crate) fn member(id: &str, ts: u64, tx: &str, entity: &str, prop: &str, value: impl Into<Target>) -> Delta {
+pub(crate) fn member(
+    id: &str,
+    ts: u64,
+    tx: &str,
+    entity: &str,
+    prop: &str,
+    value: impl Into<Target>,
+) -> Delta {
     let mut p = set_pointers(entity, prop, value);
     p.push(member_pointer(tx));
     delta(id, ts, p)

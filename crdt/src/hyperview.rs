@@ -106,7 +106,13 @@ impl DeltaSet {
 
     /// The slots filed under (entity, property) with `from <= timeCreated <=
     /// upper`, found by binary search in the sorted list.
-    fn filed_between(&self, entity: Sym, prop: Sym, from: Option<Timestamp>, upper: Option<Timestamp>) -> &[Slot] {
+    fn filed_between(
+        &self,
+        entity: Sym,
+        prop: Sym,
+        from: Option<Timestamp>,
+        upper: Option<Timestamp>,
+    ) -> &[Slot] {
         let Some(list) = self.filings.get(&(entity, prop)) else {
             return &[];
         };
@@ -151,16 +157,25 @@ impl DeltaSet {
 
     fn exists_sym(&self, vis: &mut Visibility<'_>, sym: Sym) -> bool {
         let as_of = vis.as_of();
-        self.properties.get(&sym).into_iter().flatten().any(|&prop| {
-            self.filed_between(sym, prop, None, as_of)
-                .iter()
-                .any(|&s| vis.visible(s))
-        })
+        self.properties
+            .get(&sym)
+            .into_iter()
+            .flatten()
+            .any(|&prop| {
+                self.filed_between(sym, prop, None, as_of)
+                    .iter()
+                    .any(|&s| vis.visible(s))
+            })
     }
 
     /// The entities that exist at `as_of` (`None`: now), sorted by id (as
     /// bytes): at most `limit` of them, starting after `after`.
-    pub fn entities(&self, as_of: Option<Timestamp>, after: Option<&str>, limit: Option<usize>) -> Vec<Arc<str>> {
+    pub fn entities(
+        &self,
+        as_of: Option<Timestamp>,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Vec<Arc<str>> {
         use std::ops::Bound;
         let start = match after {
             Some(a) => Bound::Excluded(a),

@@ -37,10 +37,10 @@ mod visibility;
 pub mod workload;
 
 pub use builder::DeltaBuilder;
-pub use delta::{Delta, DeltaId, Pointer, Target, Timestamp, limits, roles};
-pub use error::{Error, Result};
 pub use changes::ChangeSet;
+pub use delta::{Delta, DeltaId, Pointer, Target, Timestamp, limits, roles};
 pub use delta_set::{DeltaSet, Inserted};
+pub use error::{Error, Result};
 pub use hyperview::{Hyperview, HyperviewOptions};
-pub use transaction::TransactionStatus;
 pub use number::Number;
+pub use transaction::TransactionStatus;

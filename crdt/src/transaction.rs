@@ -114,7 +114,11 @@ impl Transaction {
     pub(crate) fn status(&self, as_of: Option<Timestamp>) -> TransactionStatus {
         let seen = |t: Timestamp| as_of.is_none_or(|a| t <= a);
         TransactionStatus {
-            size: self.declared.as_ref().filter(|d| seen(d.time)).map(|d| d.size),
+            size: self
+                .declared
+                .as_ref()
+                .filter(|d| seen(d.time))
+                .map(|d| d.size),
             received: match as_of {
                 None => self.members.len(),
                 Some(a) => self.members.partition_point(|&(t, _)| t <= a),

@@ -98,9 +98,7 @@ impl<'a> Visibility<'a> {
         // cycle, so if it is eligible it is in effect and `slot` is negated.
         let negators = self.negators(slot);
         if negators.iter().any(|&n| {
-            n != slot
-                && self.set.entries[n as usize].flags & HAS_NEGATORS == 0
-                && self.eligible(n)
+            n != slot && self.set.entries[n as usize].flags & HAS_NEGATORS == 0 && self.eligible(n)
         }) {
             return false;
         }
@@ -122,7 +120,10 @@ impl<'a> Visibility<'a> {
     fn evaluate(&mut self, root: Slot) -> bool {
         let mut counter: u32 = 0;
         let mut stack: Vec<Slot> = Vec::new();
-        let mut frames = vec![Frame { slot: root, next: 0 }];
+        let mut frames = vec![Frame {
+            slot: root,
+            next: 0,
+        }];
         self.marks.insert(root, Mark::Open { index: 0, low: 0 });
         stack.push(root);
         counter += 1;
@@ -178,9 +179,9 @@ impl<'a> Visibility<'a> {
             debug_assert_eq!(last, v);
             let on_cycle = size > 1 || negators.contains(&v);
             let in_effect = !on_cycle
-                && !negators
-                    .iter()
-                    .any(|&n| self.eligible(n) && matches!(self.marks.get(&n), Some(Mark::Done(true))));
+                && !negators.iter().any(|&n| {
+                    self.eligible(n) && matches!(self.marks.get(&n), Some(Mark::Done(true)))
+                });
             self.marks.insert(v, Mark::Done(in_effect));
         }
         matches!(self.marks.get(&root), Some(Mark::Done(true)))
@@ -229,7 +230,12 @@ mod tests {
         s.insert(neg("n3", 40, "n2")).unwrap();
         assert!(visible(&s, None).is_empty());
         // Inserted backwards: same answers.
-        let s = set_of([neg("n3", 40, "n2"), neg("n2", 30, "n1"), neg("n1", 20, "d"), set("d", 10, "x", "p", 1)]);
+        let s = set_of([
+            neg("n3", 40, "n2"),
+            neg("n2", 30, "n1"),
+            neg("n1", 20, "d"),
+            set("d", 10, "x", "p", 1),
+        ]);
         assert!(visible(&s, None).is_empty());
         assert_eq!(visible(&s, Some(35)), ["d"]);
         assert!(visible(&s, Some(25)).is_empty());
@@ -247,7 +253,11 @@ mod tests {
             neg("m", 30, "n1"),
         ]);
         assert!(visible(&s, None).is_empty());
-        let s = set_of([set("d", 10, "x", "p", 1), neg("n1", 20, "d"), neg("m", 30, "n1")]);
+        let s = set_of([
+            set("d", 10, "x", "p", 1),
+            neg("n1", 20, "d"),
+            neg("m", 30, "n1"),
+        ]);
         assert_eq!(visible(&s, None), ["d"]);
     }
 
@@ -261,7 +271,11 @@ mod tests {
 
     #[test]
     fn time_travel_applies_the_negations_of_then() {
-        let s = set_of([set("d", 10, "x", "p", 1), neg("n", 20, "d"), neg("m", 30, "n")]);
+        let s = set_of([
+            set("d", 10, "x", "p", 1),
+            neg("n", 20, "d"),
+            neg("m", 30, "n"),
+        ]);
         assert_eq!(visible(&s, Some(10)), ["d"]);
         assert_eq!(visible(&s, Some(19)), ["d"]);
         assert!(visible(&s, Some(20)).is_empty());
@@ -346,9 +360,12 @@ mod tests {
         assert_eq!(visible(&s, None), ["d"]);
         // Closing the chain into a cycle (n0 negates the last one too) drops
         // every negation on it: d visible.
-        let mut s = set_of((1..N).map(|i| neg(&format!("c{i}"), 2 + i as u64, &format!("c{}", (i + 1) % N))));
+        let mut s = set_of(
+            (1..N).map(|i| neg(&format!("c{i}"), 2 + i as u64, &format!("c{}", (i + 1) % N))),
+        );
         s.insert(set("d", 1, "x", "p", 1)).unwrap();
-        s.insert(delta("c0", 2, vec![neg_pointer("c1"), neg_pointer("d")])).unwrap();
+        s.insert(delta("c0", 2, vec![neg_pointer("c1"), neg_pointer("d")]))
+            .unwrap();
         assert_eq!(visible(&s, None), ["d"]);
         // Before the cycle closes (c_{N-1}, the only negation of c0, is
         // created at N + 1), nothing negates c0: it hides d.
@@ -395,10 +412,20 @@ mod tests {
         let m1 = member("m1", 10, "tx", "x", "p", 1);
         let m2 = member("m2", 20, "tx", "x", "p", 2);
         // Declares 1 at 5, 3 at 1: the one at 1 counts, so incomplete.
-        let s = set_of([m1.clone(), m2.clone(), declare("a", 5, "tx", 1), declare("b", 1, "tx", 3)]);
+        let s = set_of([
+            m1.clone(),
+            m2.clone(),
+            declare("a", 5, "tx", 1),
+            declare("b", 1, "tx", 3),
+        ]);
         assert!(visible(&s, None).is_empty());
         // Equal times: smallest id counts ("a" declares 2, "b" declares 3).
-        let s = set_of([m1.clone(), m2.clone(), declare("b", 5, "tx", 3), declare("a", 5, "tx", 2)]);
+        let s = set_of([
+            m1.clone(),
+            m2.clone(),
+            declare("b", 5, "tx", 3),
+            declare("a", 5, "tx", 2),
+        ]);
         assert_eq!(visible(&s, None), ["m1", "m2"]);
         // Before "b" at 1 exists, "a" at 5 counts: time travel sees size 1.
         let s = set_of([m1, m2, declare("a", 5, "tx", 1), declare("b", 15, "tx", 3)]);
@@ -445,7 +472,12 @@ mod tests {
     #[test]
     fn ties_on_time_created_ordered_by_id_bytes() {
         // "B" (0x42) < "a" (0x61) < "b" as bytes.
-        let s = set_of([set("b", 10, "x", "p", 1), set("a", 10, "x", "p", 2), set("B", 10, "x", "p", 3), set("c", 9, "x", "p", 4)]);
+        let s = set_of([
+            set("b", 10, "x", "p", 1),
+            set("a", 10, "x", "p", 2),
+            set("B", 10, "x", "p", 3),
+            set("c", 9, "x", "p", 4),
+        ]);
         assert_eq!(visible(&s, None), ["c", "B", "a", "b"]);
     }
 
@@ -453,7 +485,14 @@ mod tests {
     fn negation_by_reference_without_context_and_alias_role() {
         let s = set_of([
             set("d", 10, "x", "p", 1),
-            delta("n", 20, vec![Pointer::new("negates", Target::reference_without_context("d"))]),
+            delta(
+                "n",
+                20,
+                vec![Pointer::new(
+                    "negates",
+                    Target::reference_without_context("d"),
+                )],
+            ),
         ]);
         assert!(visible(&s, None).is_empty());
         assert!(!s.exists("x", Some(Timestamp::new(25).unwrap())));

@@ -66,7 +66,8 @@ impl Workload {
 
     /// The id of delta `i`.
     pub fn id(&self, i: u64) -> DeltaId {
-        DeltaId::new(format!("w{}-{i:08}", self.seed)).expect("workload ids are short and non-empty")
+        DeltaId::new(format!("w{}-{i:08}", self.seed))
+            .expect("workload ids are short and non-empty")
     }
 
     /// The entity delta `i` is about.
@@ -117,16 +118,13 @@ impl Workload {
     pub fn with_negations(&self, n: u64) -> Vec<Delta> {
         let mut out: Vec<Delta> = self.deltas(0..n).collect();
         let mut next = n;
-        let mut negations = 0u64;
-        for i in (0..n).step_by(10) {
+        for (negations, i) in (0..n).step_by(10).enumerate() {
             let neg = self.negation(next, &self.id(i));
             next += 1;
-            if negations % 100 == 0 {
-                let double = self.negation(next, neg.id());
+            if negations.is_multiple_of(100) {
+                out.push(self.negation(next, neg.id()));
                 next += 1;
-                out.push(double);
             }
-            negations += 1;
             out.push(neg);
         }
         out
