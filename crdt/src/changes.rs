@@ -17,7 +17,9 @@
 //! A negation that arrived before its target needs nothing: the target's
 //! own filings are in the set when the target arrives.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::Target;
@@ -96,7 +98,7 @@ impl ChangeSet {
                 todo.extend(t.members());
             }
         }
-        let mut seen: HashSet<Slot> = HashSet::new();
+        let mut seen: HashSet<Slot> = HashSet::default();
         let mut changes = ChangeSet::default();
         while let Some(slot) = todo.pop() {
             if !seen.insert(slot) {

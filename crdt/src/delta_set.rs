@@ -49,8 +49,10 @@
 //! - transaction → members and size declarations, with its completion time;
 //! - creator → slots, host → slots.
 
+use std::collections::BTreeSet;
 use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BTreeSet, HashMap};
+
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use crate::changes::ChangeSet;
@@ -197,7 +199,7 @@ impl DeltaSet {
     /// duplicates, or finds a conflict. Changes nothing.
     fn check(&self, batch: &[Arc<Delta>]) -> Result<Vec<Fate>> {
         let mut fates = Vec::with_capacity(batch.len());
-        let mut in_batch: HashMap<&str, usize> = HashMap::new();
+        let mut in_batch: HashMap<&str, usize> = HashMap::default();
         let mut new_ids = 0usize;
         for (i, delta) in batch.iter().enumerate() {
             let id = delta.id().as_str();
@@ -231,7 +233,7 @@ impl DeltaSet {
     fn apply(&mut self, batch: Vec<Arc<Delta>>, fates: &[Fate]) -> Inserted {
         let mut inserted = Inserted::default();
         let mut new_slots = Vec::new();
-        let mut touched_txs: HashMap<Sym, Option<Timestamp>> = HashMap::new();
+        let mut touched_txs: HashMap<Sym, Option<Timestamp>> = HashMap::default();
         for (delta, &fate) in batch.into_iter().zip(fates) {
             if fate == Fate::Duplicate {
                 inserted.duplicates.push(delta.id().clone());

@@ -1,7 +1,7 @@
 //! Interned names: one shared copy of each entity id, property, creator, host
 //! and transaction id, and a compact integer for it in the indexes.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 /// The compact id of an interned name.

@@ -22,7 +22,7 @@
 //! length never grows the call stack. Answers are memoized per query in a
 //! [`Visibility`], never stored in the set.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::Timestamp;
 use crate::delta_set::{DeltaSet, HAS_NEGATORS, IS_NEGATION, NO_TX, Slot};
@@ -54,7 +54,7 @@ impl<'a> Visibility<'a> {
         Visibility {
             set,
             as_of,
-            marks: HashMap::new(),
+            marks: HashMap::default(),
         }
     }
 
