@@ -554,6 +554,35 @@ impl Delta {
     }
 }
 
+/// String sharing, for the delta set's indexes (see [`crate::DeltaSet`]).
+impl Delta {
+    /// Replaces every name this delta holds (host, creator, roles, referenced
+    /// ids and contexts) by the copy `share` returns for it, so that a store
+    /// holding many deltas keeps one copy of each name. `share` must return
+    /// an equal string; primitive string values are left alone (they are
+    /// mostly unique).
+    pub(crate) fn share_names(&mut self, mut share: impl FnMut(&Arc<str>) -> Arc<str>) {
+        self.host = share(&self.host);
+        self.creator = share(&self.creator);
+        for p in self.pointers.iter_mut() {
+            p.role = share(&p.role);
+            if let Target::Reference { id, context } = &mut p.target {
+                *id = share(id);
+                if let Some(c) = context {
+                    *c = share(c);
+                }
+            }
+        }
+    }
+
+    /// Replaces the id by `id` if it is the same string (to share one copy).
+    pub(crate) fn share_id(&mut self, id: &Arc<str>) {
+        if **id == *self.id.0 {
+            self.id = DeltaId(id.clone());
+        }
+    }
+}
+
 fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
         Err("must be a non-empty string".into())

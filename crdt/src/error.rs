@@ -90,6 +90,16 @@ pub enum Error {
         /// What is wrong with it.
         source: Box<Error>,
     },
+    /// A delta with this id is already stored (or earlier in the same batch)
+    /// with other content. Nothing of the batch was stored.
+    #[error("delta {id} conflicts with a stored delta of the same id and other content")]
+    Conflict {
+        /// The id both deltas carry.
+        id: String,
+    },
+    /// The set cannot hold more deltas (more than `u32::MAX` ids).
+    #[error("the delta set is full ({0} ids)")]
+    Full(usize),
 }
 
 impl Error {

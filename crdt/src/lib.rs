@@ -24,9 +24,13 @@
 pub mod arbitrary;
 pub mod builder;
 pub mod canonical;
+pub mod changes;
 pub mod codec;
 mod delta;
+pub mod delta_set;
 mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod hyperview;
 mod number;
 pub mod resolver;
@@ -35,11 +39,20 @@ pub mod value;
 pub mod view;
 
 pub use builder::DeltaBuilder;
+mod symbols;
+pub mod transaction;
+mod visibility;
+pub mod workload;
+
 pub use delta::{Delta, DeltaId, Field, Pointer, Target, Timestamp, Violation, limits, roles};
+
+pub use changes::ChangeSet;
+pub use delta_set::{DeltaSet, Inserted};
 pub use error::{Error, Result};
-pub use hyperview::Hyperview;
+pub use hyperview::{Hyperview, HyperviewOptions};
 pub use number::Number;
 pub use resolver::{ViewResolver, ViewResolverBuilder};
 pub use strategy::{Strategy, StrategyRegistry};
+pub use transaction::TransactionStatus;
 pub use value::Value;
 pub use view::{View, ViewOptions};
