@@ -7,8 +7,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::node::Node;
-use crate::workload;
 use crate::{Error, Result};
+use rhizome_crdt::workload::Workload;
 
 /// What to run.
 #[derive(Clone, Debug, clap::Args)]
@@ -70,7 +70,9 @@ pub async fn ingest(node: &Node, opts: &IngestOptions) -> Result<IngestReport> {
     let work: Vec<Vec<Vec<rhizome_crdt::Delta>>> = (0..writers)
         .map(|w| {
             let range = (opts.count * w / writers)..(opts.count * (w + 1) / writers);
-            let deltas: Vec<_> = range.map(|i| workload::delta(opts.seed, i)).collect();
+            let deltas: Vec<_> = range
+                .map(|i| Workload::seeded(opts.seed).delta(i))
+                .collect();
             deltas.chunks(batch).map(<[_]>::to_vec).collect()
         })
         .collect();
@@ -89,7 +91,7 @@ pub async fn ingest(node: &Node, opts: &IngestOptions) -> Result<IngestReport> {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 let t = Instant::now();
                 if i.is_multiple_of(2) {
-                    std::hint::black_box(node.get(&workload::id(seed, i % count)));
+                    std::hint::black_box(node.get(Workload::seeded(seed).id(i % count).as_str()));
                 } else {
                     let since = node.last_seq().saturating_sub(100);
                     std::hint::black_box(node.changes(since, 100, &filter));

@@ -69,6 +69,10 @@ pub struct StoredBatch {
     pub first_seq: Seq,
     /// The deltas, in sequence order.
     pub deltas: Vec<Arc<Delta>>,
+    /// The `(entity, property)` pairs whose views may have changed through
+    /// this batch (negations and completed transactions included), for view
+    /// caches and watchers.
+    pub changed: rhizome_crdt::ChangeSet,
 }
 
 impl StoredBatch {
@@ -309,7 +313,9 @@ mod tests {
     fn entity_filter_equals_a_full_scan() {
         let mut l = SeqLog::new();
         for i in 0..500 {
-            l.push(Arc::new(crate::workload::delta(4, i)));
+            l.push(Arc::new(
+                rhizome_crdt::workload::Workload::seeded(4).delta(i),
+            ));
         }
         let e = l.get(7).unwrap().references().next().unwrap().0.to_owned();
         let f = FeedFilter {

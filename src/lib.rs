@@ -8,10 +8,8 @@ pub mod changes;
 pub mod config;
 mod error;
 pub mod http;
-pub mod index;
 pub mod ingest;
 pub mod node;
 pub mod store;
-pub mod workload;
 
 pub use error::{Error, Result};

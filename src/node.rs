@@ -13,12 +13,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
-use rhizome_crdt::{Delta, DeltaId};
+use rhizome_crdt::{ChangeSet, Delta, DeltaId, DeltaSet};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::changes::{Changes, FeedFilter, SeqLog, StoredBatch};
 use crate::config::{Config, StorageKind};
-use crate::index::DeltaIndex;
 use crate::ingest::{Ingested, plan};
 use crate::store::disk::DiskStore;
 use crate::store::memory::MemoryStore;
@@ -35,18 +34,29 @@ pub const FEED_CAPACITY: usize = 4096;
 /// What queries read: the index and the sequence log, updated together.
 #[derive(Debug, Default)]
 pub struct State {
-    /// Every delta by id.
-    pub index: DeltaIndex,
+    /// Every delta, with the indexes queries need.
+    pub index: DeltaSet,
     /// Every delta by sequence number.
     pub log: SeqLog,
 }
 
 impl State {
-    fn apply(&mut self, deltas: &[Arc<Delta>]) {
+    /// Adds deltas the writer has already decided are new (no duplicates, no
+    /// conflicts) and returns the `(entity, property)` pairs whose views may
+    /// have changed.
+    fn apply(&mut self, deltas: &[Arc<Delta>]) -> ChangeSet {
         for d in deltas {
             self.log.push(Arc::clone(d));
         }
-        self.index.insert_batch(deltas.to_vec());
+        match self.index.insert_batch(deltas.iter().cloned()) {
+            Ok(inserted) => inserted.changed,
+            // The writer's plan already refused conflicts; reaching this is a
+            // bug, and the log (hence the store) still has every delta.
+            Err(e) => {
+                tracing::error!("the index refused a planned batch: {e}");
+                ChangeSet::default()
+            }
+        }
     }
 }
 
@@ -374,13 +384,15 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
         .collect();
     match store.append(&all) {
         Ok(first_seq) => {
-            if !all.is_empty() {
+            let changed = if all.is_empty() {
+                ChangeSet::default()
+            } else {
                 shared
                     .state
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
-                    .apply(&all);
-            }
+                    .apply(&all)
+            };
             for (reply, plan) in decided {
                 let _ = reply.send(plan.map(|p| p.answer()));
             }
@@ -389,6 +401,7 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
                 let _ = shared.feed.send(Arc::new(StoredBatch {
                     first_seq,
                     deltas: all,
+                    changed,
                 }));
             }
         }

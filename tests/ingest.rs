@@ -9,7 +9,7 @@ use rhizome::Error;
 use rhizome::changes::FeedFilter;
 use rhizome::config::{Config, StorageKind};
 use rhizome::node::Node;
-use rhizome::workload;
+use rhizome_crdt::workload::Workload;
 use rhizome_crdt::{Delta, DeltaId, Pointer, Timestamp};
 
 fn tempdir(name: &str) -> PathBuf {
@@ -50,7 +50,7 @@ async fn both(test: impl AsyncFn(Node)) {
 async fn a_conflict_at_index_57_stores_nothing_of_the_batch() {
     both(async |node| {
         node.ingest(vec![delta("taken", 1)]).await.unwrap();
-        let mut batch: Vec<Delta> = (0..100).map(|i| workload::delta(5, i)).collect();
+        let mut batch: Vec<Delta> = (0..100).map(|i| Workload::seeded(5).delta(i)).collect();
         batch[57] = delta("taken", 2);
         match node.ingest(batch).await {
             Err(Error::Conflict { index: 57, id }) => assert_eq!(id.as_str(), "taken"),
@@ -58,7 +58,7 @@ async fn a_conflict_at_index_57_stores_nothing_of_the_batch() {
         }
         assert_eq!(node.len(), 1);
         assert_eq!(node.last_seq(), 1);
-        assert!(node.get(&workload::id(5, 0)).is_none());
+        assert!(node.get(Workload::seeded(5).id(0).as_str()).is_none());
 
         // Within the batch: the later one is named.
         let batch = vec![delta("x", 1), delta("y", 1), delta("x", 2)];
@@ -105,12 +105,12 @@ async fn sequence_numbers_are_gap_free_across_restarts() {
     for round in 0..3u64 {
         let node = Node::start(config.clone()).await.unwrap();
         assert_eq!(node.len(), expected.len());
-        let batch: Vec<Delta> = (0..50).map(|i| workload::delta(round, i)).collect();
+        let batch: Vec<Delta> = (0..50).map(|i| Workload::seeded(round).delta(i)).collect();
         expected.extend(batch.iter().map(|d| d.id().to_string()));
         // A duplicate of an earlier round is not a new sequence number.
         let mut with_dup = batch.clone();
         if round > 0 {
-            with_dup.push(workload::delta(0, 3));
+            with_dup.push(Workload::seeded(0).delta(3));
         }
         node.ingest(with_dup).await.unwrap();
         node.shutdown().await.unwrap();
@@ -143,8 +143,8 @@ async fn concurrent_ingest_from_many_tasks() {
                     // Tasks overlap pairwise: half of each batch races with
                     // another task, with identical content (duplicates).
                     let batch = vec![
-                        workload::delta(7, t * 100 + i),
-                        workload::delta(7, (t / 2) * 100 + 5000 + i),
+                        Workload::seeded(7).delta(t * 100 + i),
+                        Workload::seeded(7).delta((t / 2) * 100 + 5000 + i),
                     ];
                     let r = node.ingest(batch).await.unwrap();
                     acked.extend(r.accepted);
@@ -179,7 +179,7 @@ async fn changes_feed_filters_by_entity_and_continues() {
     let node = Node::start(Config::new(StorageKind::Memory, "unused"))
         .await
         .unwrap();
-    let batch: Vec<Delta> = (0..2000).map(|i| workload::delta(3, i)).collect();
+    let batch: Vec<Delta> = (0..2000).map(|i| Workload::seeded(3).delta(i)).collect();
     node.ingest(batch.clone()).await.unwrap();
     let entity = batch[10].references().next().unwrap().0.to_owned();
     let filter = FeedFilter {
@@ -224,7 +224,7 @@ proptest! {
     ) {
         runtime().block_on(async {
             let in_order = Node::start(Config::new(StorageKind::Memory, "unused")).await.unwrap();
-            in_order.ingest((0..60).map(|i| workload::delta(2, i)).collect()).await.unwrap();
+            in_order.ingest((0..60).map(|i| Workload::seeded(2).delta(i)).collect()).await.unwrap();
 
             let node = Node::start(Config::new(StorageKind::Memory, "unused")).await.unwrap();
             let mut stream: Vec<u64> = order.clone();
@@ -235,7 +235,7 @@ proptest! {
             let mut c = cuts.iter().cycle();
             while !rest.is_empty() {
                 let n = (*c.next().unwrap()).min(rest.len());
-                let batch = rest[..n].iter().map(|i| workload::delta(2, *i)).collect();
+                let batch = rest[..n].iter().map(|i| Workload::seeded(2).delta(*i)).collect();
                 node.ingest(batch).await.unwrap();
                 rest = &rest[n..];
             }

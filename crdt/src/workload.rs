@@ -52,6 +52,14 @@ fn lcg(x: u64) -> u64 {
 }
 
 impl Workload {
+    /// The default workload (1,000 entities, 5 properties) with another seed.
+    pub fn seeded(seed: u64) -> Workload {
+        Workload {
+            seed,
+            ..Workload::default()
+        }
+    }
+
     /// Three pseudo-random numbers for delta `i` (a function of seed and `i`
     /// only, so any range of the stream can be generated on its own).
     fn draws(&self, i: u64) -> [u64; 3] {

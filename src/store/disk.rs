@@ -219,7 +219,7 @@ mod tests {
         let dir = tempdir("corrupt");
         let mut s = DiskStore::open(&dir).unwrap();
         let ds: Vec<_> = (0..3)
-            .map(|i| Arc::new(crate::workload::delta(1, i)))
+            .map(|i| Arc::new(rhizome_crdt::workload::Workload::seeded(1).delta(i)))
             .collect();
         s.append(&ds).unwrap();
         let tx = s.db.begin_write().unwrap();

@@ -14,10 +14,10 @@
 //! use rhizome::store::{Store, memory::MemoryStore};
 //!
 //! let mut store = MemoryStore::new();
-//! let first = store.append(&[Arc::new(rhizome::workload::delta(1, 0))]).unwrap();
+//! let first = store.append(&[Arc::new(rhizome_crdt::workload::Workload::seeded(1).delta(0))]).unwrap();
 //! assert_eq!(first, 1);
 //! assert_eq!(store.last_seq(), 1);
-//! assert_eq!(store.read(1, 10).unwrap()[0].1.id().as_str(), rhizome::workload::id(1, 0));
+//! assert_eq!(store.read(1, 10).unwrap()[0].1.id().as_str(), rhizome_crdt::workload::Workload::seeded(1).id(0).as_str());
 //! ```
 
 pub mod disk;
@@ -77,11 +77,11 @@ pub(crate) fn expect_next(prev: Seq, seq: Seq) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod suite {
     use super::*;
-    use crate::workload;
+    use rhizome_crdt::workload::Workload;
 
     fn batch(from: u64, n: u64) -> Vec<Arc<Delta>> {
         (from..from + n)
-            .map(|i| Arc::new(workload::delta(9, i)))
+            .map(|i| Arc::new(Workload::seeded(9).delta(i)))
             .collect()
     }
 
@@ -138,9 +138,9 @@ pub(crate) mod suite {
         assert_eq!(
             ids(&w),
             vec![
-                (4, workload::id(9, 3)),
-                (5, workload::id(9, 4)),
-                (6, workload::id(9, 5))
+                (4, Workload::seeded(9).id(3).to_string()),
+                (5, Workload::seeded(9).id(4).to_string()),
+                (6, Workload::seeded(9).id(5).to_string())
             ]
         );
         assert_eq!(s.read(0, 2).unwrap()[0].0, 1, "0 reads from the start");
@@ -160,6 +160,9 @@ pub(crate) mod suite {
         let Some(s) = reopen(s) else { return };
         assert_eq!(s.last_seq(), 8);
         assert_eq!(all(&s).len(), 8);
-        assert_eq!(s.read(7, 5).unwrap()[1].1.id().as_str(), workload::id(9, 7));
+        assert_eq!(
+            s.read(7, 5).unwrap()[1].1.id().as_str(),
+            Workload::seeded(9).id(7).to_string()
+        );
     }
 }
