@@ -46,6 +46,9 @@ pub struct Config {
     /// The HTTP server's limits (connections, request time, body size).
     #[command(flatten)]
     pub http: crate::http::Limits,
+    /// The real-time feeds' settings (buffers, keep-alive, WebSocket limits).
+    #[command(flatten)]
+    pub realtime: crate::realtime::Settings,
 }
 
 impl Config {
@@ -64,6 +67,7 @@ impl Config {
             relay: "none".into(),
             host_id: None,
             http: crate::http::Limits::default(),
+            realtime: crate::realtime::Settings::default(),
         }
     }
 

@@ -10,6 +10,7 @@ mod error;
 pub mod http;
 pub mod ingest;
 pub mod node;
+pub mod realtime;
 pub mod store;
 
 pub use error::{Error, Result};

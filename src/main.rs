@@ -77,8 +77,12 @@ async fn start(config: Config) -> rhizome::Result<()> {
     let c = node.config();
     tracing::info!(storage = ?c.storage, data_dir = %c.data_dir.display(), "node started");
     let limits = c.http.clone();
-    let app = http::router(AppState::new(Arc::clone(&node)), &limits);
-    let server = Server::bind(SocketAddr::new(c.http_addr, c.http_port), &limits, app).await?;
+    let state = AppState::new(Arc::clone(&node));
+    let stopping = state.shutdown();
+    let app = http::router(state, &limits);
+    let server = Server::bind(SocketAddr::new(c.http_addr, c.http_port), &limits, app)
+        .await?
+        .stopping_raises(stopping);
     // The start line of API.md §5, parsed by tests and scripts. `node=` and
     // `sync=` are the configured placeholders until the sync layer runs an
     // endpoint; it then prints the endpoint id and its dialable address.

@@ -38,6 +38,7 @@ pub struct Server {
     router: Router,
     connection_limit: usize,
     grace: Duration,
+    stopping: Vec<crate::realtime::Shutdown>,
 }
 
 impl Server {
@@ -70,7 +71,16 @@ impl Server {
             router,
             connection_limit,
             grace: limits.shutdown_grace(),
+            stopping: Vec::new(),
         })
+    }
+
+    /// Raises `flag` when the server stops accepting, so that upgraded
+    /// WebSockets and streaming bodies (SSE), which the server does not
+    /// track, end on their own (pass [`AppState::shutdown`](crate::http::AppState::shutdown)).
+    pub fn stopping_raises(mut self, flag: crate::realtime::Shutdown) -> Server {
+        self.stopping.push(flag);
+        self
     }
 
     /// The address the server listens on (with the real port).
@@ -92,6 +102,7 @@ impl Server {
             router,
             connection_limit,
             grace,
+            stopping,
             ..
         } = self;
         let permits = Arc::new(Semaphore::new(connection_limit));
@@ -131,6 +142,9 @@ impl Server {
         }
         drop(listener);
         let _ = stop_tx.send(true);
+        for flag in &stopping {
+            flag.raise();
+        }
         tracing::info!(
             connections = connections.len(),
             "HTTP server stopped accepting; finishing in-flight requests"

@@ -3,17 +3,28 @@
 use std::sync::Arc;
 
 use crate::node::Node;
+use crate::realtime::{Hub, Shutdown};
 
-/// The state shared by all handlers (`State<AppState>`): the node.
+/// The state shared by all handlers (`State<AppState>`): the node and its
+/// real-time hub.
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// The running node.
     pub node: Arc<Node>,
+    /// The real-time feeds (SSE, WebSocket) and their shutdown flag.
+    pub realtime: Arc<Hub>,
 }
 
 impl AppState {
     /// State serving `node`.
     pub fn new(node: Arc<Node>) -> AppState {
-        AppState { node }
+        let realtime = Arc::new(Hub::new(Arc::clone(&node), Shutdown::new()));
+        AppState { node, realtime }
+    }
+
+    /// The flag long-lived streams watch; give it to
+    /// [`Server::stopping_raises`](crate::http::Server::stopping_raises).
+    pub fn shutdown(&self) -> Shutdown {
+        self.realtime.shutdown().clone()
     }
 }

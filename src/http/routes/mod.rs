@@ -16,6 +16,7 @@
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod realtime;
 
 use std::any::Any;
 
@@ -59,7 +60,12 @@ impl std::fmt::Debug for Route {
 }
 
 /// Every route table of the API.
-pub const TABLES: &[&[Route]] = &[health::ROUTES, metrics::ROUTES, openapi::ROUTES];
+pub const TABLES: &[&[Route]] = &[
+    health::ROUTES,
+    metrics::ROUTES,
+    openapi::ROUTES,
+    realtime::ROUTES,
+];
 
 /// Every route of the API, in table order.
 pub fn all() -> impl Iterator<Item = &'static Route> {

@@ -1,0 +1,234 @@
+//! `GET /api/deltas?feed=sse`: the changes feed as server-sent events.
+//!
+//! Records are `id: SEQ` / `event: delta` / `data: DELTA`; first the
+//! backlog after `since` (or after the `Last-Event-ID` header, which a
+//! reconnecting `EventSource` sends by itself), then live deltas, without
+//! gap or repeat. A comment line (`:`) is sent every
+//! `RHIZOME_SSE_KEEPALIVE_MS`. When the subscription's buffer overflows, an
+//! `event: overflow` record (whose `id` is the resume point) ends the
+//! stream; the browser reconnects and resumes from it.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rhizome_crdt::codec::Format;
+use tokio::sync::{Notify, mpsc};
+
+use super::SubFilter;
+use super::dispatcher::encode;
+use super::queue::{End, Payload, SubQueue};
+use crate::changes::{FeedFilter, MAX_SCAN};
+use crate::http::error::ApiError;
+use crate::http::query::QueryParams;
+use crate::http::state::AppState;
+use crate::store::Seq;
+
+/// Deltas read from the changes feed per backlog page.
+pub const BACKLOG_PAGE: usize = 256;
+
+/// The query parameters `GET /api/deltas?feed=sse` accepts.
+pub const SSE_PARAMETERS: &[&str] = &[
+    "feed", "since", "entity", "creator", "host", "from", "to", "format",
+];
+
+/// What a feed request asks for: where to start, which deltas, in which
+/// format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedRequest {
+    /// Resume after this sequence number.
+    pub since: Seq,
+    /// Which deltas.
+    pub filter: SubFilter,
+    /// The JSON format of the deltas.
+    pub format: Format,
+}
+
+impl FeedRequest {
+    /// Reads the changes-feed parameters; `Last-Event-ID`, when present,
+    /// takes the place of `since`.
+    pub fn parse(params: &QueryParams, headers: &HeaderMap) -> Result<FeedRequest, ApiError> {
+        params.deny_unknown(SSE_PARAMETERS)?;
+        let mut since = params.get_or::<Seq>("since", 0)?;
+        if let Some(v) = headers.get("last-event-id") {
+            since = v
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<Seq>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_header",
+                        "the Last-Event-ID header must be a sequence number",
+                    )
+                    .with("header", "last-event-id")
+                })?;
+        }
+        let format = match params.str("format")? {
+            None => Format::V1,
+            Some(f) => f.parse().map_err(|e: rhizome_crdt::Error| {
+                ApiError::invalid_parameter("format", e.to_string())
+            })?,
+        };
+        let filter = SubFilter::from_feed(FeedFilter {
+            entities: params.list("entity")?,
+            creators: params.list("creator")?,
+            hosts: params.list("host")?,
+            from: params.get("from")?,
+            to: params.get("to")?,
+        });
+        Ok(FeedRequest {
+            since,
+            filter,
+            format,
+        })
+    }
+}
+
+/// Serves the changes feed as server-sent events (API.md §4). The lead
+/// wires it into `GET /api/deltas` when `feed=sse`; `params` are the
+/// changes-feed parameters ([`SSE_PARAMETERS`]).
+pub async fn sse_changes(state: AppState, params: QueryParams, headers: &HeaderMap) -> Response {
+    let request = match FeedRequest::parse(&params, headers) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let hub = Arc::clone(&state.realtime);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+    tokio::spawn(stream(hub.clone(), request, tx));
+    let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
+    }));
+    let mut response = (StatusCode::OK, body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let origin = &hub.settings().cors_origin;
+    if !origin.is_empty()
+        && let Ok(v) = HeaderValue::from_str(origin)
+    {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    response
+}
+
+/// One SSE record.
+pub fn record(seq: Seq, payload: &Payload) -> Bytes {
+    let (event, data) = match payload {
+        Payload::Delta(json) => ("delta", json),
+        Payload::NotExpressible(json) => ("error", json),
+    };
+    Bytes::from(format!("id: {seq}\nevent: {event}\ndata: {data}\n\n"))
+}
+
+/// The backlog after a sequence number, read page by page from the
+/// changes feed until the head of the log (what lands meanwhile the
+/// dispatcher fills in when the subscription registers).
+#[derive(Debug)]
+pub struct Backlog<'a> {
+    node: &'a crate::node::Node,
+    filter: &'a SubFilter,
+    format: Format,
+    /// The last sequence number scanned.
+    pub last: Seq,
+    done: bool,
+}
+
+impl<'a> Backlog<'a> {
+    /// The backlog after `since`.
+    pub fn new(
+        node: &'a crate::node::Node,
+        since: Seq,
+        filter: &'a SubFilter,
+        format: Format,
+    ) -> Self {
+        Backlog {
+            node,
+            filter,
+            format,
+            last: since,
+            done: false,
+        }
+    }
+
+    /// The next page of matching deltas, encoded; `None` once the head was
+    /// reached ([`Backlog::last`] is then the registration point).
+    pub fn next_page(&mut self) -> Option<Vec<(Seq, Payload)>> {
+        if self.done {
+            return None;
+        }
+        let page = self
+            .node
+            .changes(self.last, BACKLOG_PAGE, &self.filter.feed);
+        let scanned = page.last_seq.saturating_sub(self.last);
+        self.last = self.last.max(page.last_seq);
+        // A short page not cut by the scan limit reached the head.
+        self.done = page.deltas.len() < BACKLOG_PAGE && (scanned as usize) < MAX_SCAN;
+        Some(
+            page.deltas
+                .iter()
+                .filter(|(_, d)| self.filter.matches_properties(d))
+                .map(|(seq, d)| (*seq, encode(d, self.format)))
+                .collect(),
+        )
+    }
+}
+
+async fn stream(hub: Arc<super::Hub>, request: FeedRequest, tx: mpsc::Sender<Bytes>) {
+    let shutdown = hub.shutdown().clone();
+    let node = Arc::clone(hub.node());
+    let mut backlog = Backlog::new(&node, request.since, &request.filter, request.format);
+    while let Some(page) = backlog.next_page() {
+        for (seq, p) in page {
+            if tx.send(record(seq, &p)).await.is_err() {
+                return;
+            }
+        }
+    }
+    let after = backlog.last;
+    let wake = Arc::new(Notify::new());
+    let queue = Arc::new(SubQueue::new(hub.settings().buffer(), Arc::clone(&wake)));
+    let _registration = hub.subscribe(after, request.filter, request.format, Arc::clone(&queue));
+    let mut keepalive = tokio::time::interval(hub.settings().sse_keepalive());
+    keepalive.reset();
+    let mut items = Vec::new();
+    loop {
+        tokio::select! {
+            () = shutdown.raised() => return,
+            () = tx.closed() => return,
+            _ = keepalive.tick() => {
+                if tx.send(Bytes::from_static(b":\n\n")).await.is_err() {
+                    return;
+                }
+            }
+            () = wake.notified() => {
+                loop {
+                    items.clear();
+                    let end = queue.drain(&mut items, 64);
+                    for (seq, p) in items.drain(..) {
+                        if tx.send(record(seq, &p)).await.is_err() {
+                            return;
+                        }
+                    }
+                    match end {
+                        Some(End::Overflow { last_seq }) => {
+                            let data = format!(
+                                "id: {last_seq}\nevent: overflow\ndata: {{\"last_seq\":{last_seq}}}\n\n"
+                            );
+                            let _ = tx.send(Bytes::from(data)).await;
+                            return;
+                        }
+                        Some(End::Closed) => return,
+                        None if queue.has_items() => continue,
+                        None => break,
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! `GET /api/ws`: the WebSocket protocol of API.md §4, JSON text frames.
+//!
+//! | client sends | server answers |
+//! |---|---|
+//! | `{"op":"subscribe","id":S,"filter"?:F,"since"?:SEQ,"format"?}` | `{"type":"delta","sub":S,"seq","delta"}`, backlog then live |
+//! | `{"op":"watch","id":S,"entity":E,"strategy"?,"as_of"?}` | `{"type":"view","sub":S,"view"}` now and on every change |
+//! | `{"op":"unsubscribe","id":S}` | – |
+//! | `{"op":"put","ref":R,"deltas":[...]}` | `{"type":"ack","ref":R,"accepted","duplicates"}` or `{"type":"error","ref":R,"error"}` |
+//! | `{"op":"ping"}` | `{"type":"pong"}` |
+//!
+//! One task per socket reads frames, drains its subscriptions' queues and
+//! writes; a slow socket only ever waits on itself.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures_util::SinkExt;
+use rhizome_crdt::codec::Format;
+use rhizome_crdt::view::ViewOptions;
+use rhizome_crdt::{HyperviewOptions, StrategyRegistry, Timestamp, ViewResolver};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::dispatcher::Registration;
+use super::queue::{End, Payload, SubQueue, WatchFlag};
+use super::sse::Backlog;
+use super::{Hub, SubFilter};
+use crate::http::state::AppState;
+use crate::store::Seq;
+
+/// Upgrades the request to a WebSocket with small buffers (about 6 KB per
+/// idle socket instead of 134 KB with tungstenite's defaults).
+pub fn upgrade(state: AppState, ws: WebSocketUpgrade) -> Response {
+    let max = state.realtime.settings().ws_max_message_bytes;
+    ws.read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve(state.realtime, socket))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+enum Op {
+    Subscribe {
+        id: Value,
+        #[serde(default)]
+        filter: SubFilter,
+        #[serde(default)]
+        since: Seq,
+        format: Option<String>,
+    },
+    Watch {
+        id: Value,
+        entity: String,
+        schema: Option<String>,
+        strategy: Option<String>,
+        as_of: Option<u64>,
+    },
+    Unsubscribe {
+        id: Value,
+    },
+    Put {
+        #[serde(rename = "ref")]
+        reference: Value,
+        deltas: Value,
+    },
+    Ping,
+}
+
+/// An error frame: `{"type":"error", KEY: ID?, "error": {code, message, ...}}`.
+fn error_frame(
+    key: Option<(&str, &Value)>,
+    code: &str,
+    message: impl Into<String>,
+    extra: Value,
+) -> String {
+    let mut error = json!({"code": code, "message": message.into()});
+    if let (Some(e), Value::Object(x)) = (error.as_object_mut(), extra) {
+        e.extend(x);
+    }
+    let mut frame = json!({"type": "error", "error": error});
+    if let (Some((k, id)), Some(f)) = (key, frame.as_object_mut()) {
+        f.insert(k.to_owned(), id.clone());
+    }
+    frame.to_string()
+}
+
+struct SubEntry {
+    /// The id as JSON, spliced into every frame.
+    id_json: Arc<str>,
+    queue: Arc<SubQueue>,
+    _registration: Registration,
+}
+
+struct WatchEntry {
+    id: Value,
+    entity: Arc<str>,
+    as_of: Option<Timestamp>,
+    resolver: ViewResolver,
+    flag: Arc<WatchFlag>,
+    last: String,
+    _registration: Registration,
+}
+
+struct Conn {
+    hub: Arc<Hub>,
+    socket: WebSocket,
+    wake: Arc<Notify>,
+    /// Keyed by the id's JSON text.
+    subs: HashMap<String, SubEntry>,
+    watches: HashMap<String, WatchEntry>,
+    registry: Option<StrategyRegistry>,
+}
+
+/// Why the connection loop stops.
+struct Gone;
+
+async fn serve(hub: Arc<Hub>, socket: WebSocket) {
+    let shutdown = hub.shutdown().clone();
+    let mut conn = Conn {
+        hub,
+        socket,
+        wake: Arc::new(Notify::new()),
+        subs: HashMap::new(),
+        watches: HashMap::new(),
+        registry: None,
+    };
+    let _ = conn.run(&shutdown).await;
+}
+
+impl Conn {
+    async fn run(&mut self, shutdown: &super::Shutdown) -> Result<(), Gone> {
+        loop {
+            let wake = Arc::clone(&self.wake);
+            tokio::select! {
+                biased;
+                () = shutdown.raised() => {
+                    let _ = self.socket.send(Message::Close(Some(CloseFrame {
+                        code: 1001,
+                        reason: Utf8Bytes::from_static("the node is shutting down"),
+                    }))).await;
+                    return Ok(());
+                }
+                () = wake.notified() => self.deliver().await?,
+                msg = self.socket.recv() => match msg {
+                    None => return Ok(()),
+                    Some(Ok(Message::Text(text))) => self.frame(text.as_str()).await?,
+                    Some(Ok(Message::Binary(_))) => {
+                        let f = error_frame(None, "binary_frame", "binary frames are not accepted; send JSON text frames", Value::Null);
+                        self.send(f).await?;
+                    }
+                    Some(Ok(Message::Close(_))) => return Ok(()),
+                    Some(Ok(_)) => {} // ping/pong: answered by the library
+                    Some(Err(e)) => {
+                        if let Some(f) = too_large(&e, self.hub.settings().ws_max_message_bytes) {
+                            let _ = self.send(f).await;
+                            let _ = self.socket.send(Message::Close(Some(CloseFrame {
+                                code: 1009,
+                                reason: Utf8Bytes::from_static("message too large"),
+                            }))).await;
+                        }
+                        return Ok(());
+                    }
+                },
+            }
+        }
+    }
+
+    async fn send(&mut self, text: String) -> Result<(), Gone> {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(|_| Gone)
+    }
+
+    /// Writes what the subscriptions' queues hold and the views that changed.
+    async fn deliver(&mut self) -> Result<(), Gone> {
+        let mut items = Vec::new();
+        let mut ended = Vec::new();
+        let mut frames = Vec::new();
+        for (key, sub) in &self.subs {
+            items.clear();
+            let end = sub.queue.drain(&mut items, usize::MAX);
+            for (seq, p) in items.drain(..) {
+                frames.push(delta_frame(&sub.id_json, seq, &p));
+            }
+            match end {
+                Some(End::Overflow { last_seq }) => {
+                    frames.push(format!(
+                        "{{\"type\":\"overflow\",\"sub\":{},\"last_seq\":{last_seq}}}",
+                        sub.id_json
+                    ));
+                    ended.push(key.clone());
+                }
+                Some(End::Closed) => ended.push(key.clone()),
+                None => {}
+            }
+        }
+        for key in ended {
+            self.subs.remove(&key);
+        }
+        for w in self.watches.values_mut() {
+            if w.flag.take() {
+                let view = compute_view(&self.hub, &w.entity, w.as_of, &w.resolver);
+                if view != w.last {
+                    frames.push(view_frame(&w.id, &view));
+                    w.last = view;
+                }
+            }
+        }
+        for f in frames {
+            self.socket
+                .feed(Message::Text(f.into()))
+                .await
+                .map_err(|_| Gone)?;
+        }
+        self.socket.flush().await.map_err(|_| Gone)
+    }
+
+    fn count(&self) -> usize {
+        self.subs.len() + self.watches.len()
+    }
+
+    async fn frame(&mut self, text: &str) -> Result<(), Gone> {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                let f = error_frame(
+                    None,
+                    "invalid_json",
+                    format!("the frame is not JSON: {e}"),
+                    Value::Null,
+                );
+                return self.send(f).await;
+            }
+        };
+        let op: Op = match serde_json::from_value(value.clone()) {
+            Ok(op) => op,
+            Err(e) => {
+                let (key, id) = ["id", "ref"]
+                    .iter()
+                    .find_map(|k| value.get(*k).map(|v| (*k, v)))
+                    .map_or((None, None), |(k, v)| (Some(k), Some(v.clone())));
+                let code = match value.get("op") {
+                    Some(Value::String(op))
+                        if !["subscribe", "watch", "unsubscribe", "put", "ping"]
+                            .contains(&op.as_str()) =>
+                    {
+                        "unknown_op"
+                    }
+                    _ => "invalid_frame",
+                };
+                let f = error_frame(
+                    key.zip(id.as_ref()),
+                    code,
+                    format!("the frame is not a valid operation: {e}"),
+                    Value::Null,
+                );
+                return self.send(f).await;
+            }
+        };
+        match op {
+            Op::Ping => self.send(r#"{"type":"pong"}"#.to_owned()).await,
+            Op::Unsubscribe { id } => {
+                let key = id.to_string();
+                self.subs.remove(&key);
+                self.watches.remove(&key);
+                Ok(())
+            }
+            Op::Subscribe {
+                id,
+                filter,
+                since,
+                format,
+            } => self.subscribe(id, filter, since, format).await,
+            Op::Watch {
+                id,
+                entity,
+                schema,
+                strategy,
+                as_of,
+            } => self.watch(id, entity, schema, strategy, as_of).await,
+            Op::Put { reference, deltas } => self.put(reference, deltas).await,
+        }
+    }
+
+    /// Checks a new subscription's id and the per-socket limit.
+    fn admit(&self, id: &Value) -> Result<String, String> {
+        if !(id.is_string() || id.is_number()) {
+            return Err(error_frame(
+                Some(("sub", id)),
+                "invalid_frame",
+                "`id` must be a string or a number",
+                json!({"field": "id"}),
+            ));
+        }
+        let key = id.to_string();
+        if self.subs.contains_key(&key) || self.watches.contains_key(&key) {
+            return Err(error_frame(
+                Some(("sub", id)),
+                "duplicate_subscription",
+                format!("a subscription with id {key} is already open on this socket"),
+                Value::Null,
+            ));
+        }
+        let limit = self.hub.settings().ws_max_subscriptions;
+        if self.count() >= limit {
+            return Err(error_frame(
+                Some(("sub", id)),
+                "too_many_subscriptions",
+                format!("this socket already holds {limit} subscriptions and watches, the limit"),
+                json!({"limit": limit}),
+            ));
+        }
+        Ok(key)
+    }
+
+    async fn subscribe(
+        &mut self,
+        id: Value,
+        filter: SubFilter,
+        since: Seq,
+        format: Option<String>,
+    ) -> Result<(), Gone> {
+        let key = match self.admit(&id) {
+            Ok(k) => k,
+            Err(f) => return self.send(f).await,
+        };
+        let format = match format.as_deref().map(str::parse::<Format>).transpose() {
+            Ok(f) => f.unwrap_or_default(),
+            Err(e) => {
+                let f = error_frame(
+                    Some(("sub", &id)),
+                    "invalid_frame",
+                    e.to_string(),
+                    json!({"field": "format"}),
+                );
+                return self.send(f).await;
+            }
+        };
+        let id_json: Arc<str> = key.as_str().into();
+        let node = Arc::clone(self.hub.node());
+        let mut backlog = Backlog::new(&node, since, &filter, format);
+        while let Some(page) = backlog.next_page() {
+            for (seq, p) in page {
+                let frame = delta_frame(&id_json, seq, &p);
+                self.socket
+                    .feed(Message::Text(frame.into()))
+                    .await
+                    .map_err(|_| Gone)?;
+            }
+            self.socket.flush().await.map_err(|_| Gone)?;
+        }
+        let after = backlog.last;
+        let queue = Arc::new(SubQueue::new(
+            self.hub.settings().buffer(),
+            Arc::clone(&self.wake),
+        ));
+        let registration = self
+            .hub
+            .subscribe(after, filter, format, Arc::clone(&queue));
+        self.subs.insert(
+            key,
+            SubEntry {
+                id_json,
+                queue,
+                _registration: registration,
+            },
+        );
+        Ok(())
+    }
+
+    async fn watch(
+        &mut self,
+        id: Value,
+        entity: String,
+        schema: Option<String>,
+        strategy: Option<String>,
+        as_of: Option<u64>,
+    ) -> Result<(), Gone> {
+        let key = match self.admit(&id) {
+            Ok(k) => k,
+            Err(f) => return self.send(f).await,
+        };
+        if let Some(schema) = schema {
+            let f = error_frame(
+                Some(("sub", &id)),
+                "unknown_schema",
+                format!("no schema named {schema:?} is registered"),
+                json!({"schema": schema}),
+            );
+            return self.send(f).await;
+        }
+        let as_of = match as_of.map(Timestamp::new).transpose() {
+            Ok(t) => t,
+            Err(e) => {
+                let f = error_frame(
+                    Some(("sub", &id)),
+                    "invalid_frame",
+                    format!("as_of: {e}"),
+                    json!({"field": "as_of"}),
+                );
+                return self.send(f).await;
+            }
+        };
+        let registry = self.registry.get_or_insert_with(StrategyRegistry::default);
+        let resolver = match ViewOptions::from_query(strategy.as_deref(), None, None)
+            .and_then(|o| o.resolver(registry))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let f = error_frame(
+                    Some(("sub", &id)),
+                    "unknown_strategy",
+                    e.to_string(),
+                    json!({"field": "strategy"}),
+                );
+                return self.send(f).await;
+            }
+        };
+        let entity: Arc<str> = entity.into();
+        let flag = Arc::new(WatchFlag::new(Arc::clone(&self.wake)));
+        // Register first: a batch stored after the view is computed sets the flag.
+        let registration = self.hub.watch(Arc::clone(&entity), Arc::clone(&flag));
+        let view = compute_view(&self.hub, &entity, as_of, &resolver);
+        self.send(view_frame(&id, &view)).await?;
+        self.watches.insert(
+            key,
+            WatchEntry {
+                id,
+                entity,
+                as_of,
+                resolver,
+                flag,
+                last: view,
+                _registration: registration,
+            },
+        );
+        Ok(())
+    }
+
+    async fn put(&mut self, reference: Value, deltas: Value) -> Result<(), Gone> {
+        let r = Some(("ref", &reference));
+        let batch = match rhizome_crdt::codec::json::decode_batch_value(&deltas) {
+            Ok(b) => b,
+            Err(e) => {
+                let f = error_frame(r, "invalid_delta", e.to_string(), Value::Null);
+                return self.send(f).await;
+            }
+        };
+        let frame = match self.hub.node().ingest(batch).await {
+            Ok(done) => json!({
+                "type": "ack",
+                "ref": reference,
+                "accepted": done.accepted.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+                "duplicates": done.duplicates.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+            })
+            .to_string(),
+            Err(crate::Error::Conflict { index, id }) => error_frame(
+                r,
+                "conflict",
+                format!(
+                    "delta {index} ({id}) has the id of a stored delta with other content; nothing was stored"
+                ),
+                json!({"index": index, "id": id.as_str()}),
+            ),
+            Err(crate::Error::ShuttingDown) => {
+                error_frame(r, "unavailable", "the node is shutting down", Value::Null)
+            }
+            Err(e) => {
+                tracing::error!("ingest over WebSocket failed: {e}");
+                error_frame(
+                    r,
+                    "internal",
+                    "storing the batch failed; it is logged",
+                    Value::Null,
+                )
+            }
+        };
+        self.send(frame).await
+    }
+}
+
+fn too_large(e: &axum::Error, limit: usize) -> Option<String> {
+    let text = e.to_string();
+    (text.contains("too long") || text.contains("too large") || text.contains("Space limit")).then(
+        || {
+            error_frame(
+                None,
+                "message_too_large",
+                format!("a message may have at most {limit} bytes"),
+                json!({"limit_bytes": limit}),
+            )
+        },
+    )
+}
+
+fn delta_frame(id_json: &str, seq: Seq, payload: &Payload) -> String {
+    match payload {
+        Payload::Delta(d) => {
+            format!("{{\"type\":\"delta\",\"sub\":{id_json},\"seq\":{seq},\"delta\":{d}}}")
+        }
+        Payload::NotExpressible(e) => {
+            format!("{{\"type\":\"error\",\"sub\":{id_json},\"seq\":{seq},\"error\":{e}}}")
+        }
+    }
+}
+
+fn view_frame(id: &Value, view_json: &str) -> String {
+    format!("{{\"type\":\"view\",\"sub\":{id},\"view\":{view_json}}}")
+}
+
+fn compute_view(
+    hub: &Hub,
+    entity: &str,
+    as_of: Option<Timestamp>,
+    resolver: &ViewResolver,
+) -> String {
+    let hyperview = hub
+        .node()
+        .read(|s| s.index.hyperview(entity, &HyperviewOptions::as_of(as_of)));
+    let view = resolver.resolve(&hyperview);
+    serde_json::to_string(&view).unwrap_or_else(|e| {
+        tracing::error!("serialising a view: {e}");
+        String::from("null")
+    })
+}
