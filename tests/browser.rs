@@ -27,7 +27,8 @@ impl Drop for Kill {
 async fn chromium_event_source_and_websocket_receive_live_deltas() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
-        Path::new("/usr/bin/chromium").exists() && dir.join("node_modules/playwright-core").exists(),
+        Path::new("/usr/bin/chromium").exists()
+            && dir.join("node_modules/playwright-core").exists(),
         "run scripts/install-browser-test-deps first (scripts/test does)"
     );
     let mut node = Kill(
@@ -41,7 +42,9 @@ async fn chromium_event_source_and_websocket_receive_live_deltas() {
             .unwrap(),
     );
     let mut line = String::new();
-    BufReader::new(node.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(node.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let addr = line
         .split_whitespace()
         .find_map(|w| w.strip_prefix("http="))
@@ -74,16 +77,26 @@ async fn chromium_event_source_and_websocket_receive_live_deltas() {
     assert_eq!(first.unwrap().unwrap(), "ready");
 
     // Write while the page is open, plus a delta the page's filter skips.
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/ws")).await.unwrap();
-    let other = Delta::builder("alice", "browser-test").set_property("other", "title", "x").build().unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/ws"))
+        .await
+        .unwrap();
+    let other = Delta::builder("alice", "browser-test")
+        .set_property("other", "title", "x")
+        .build()
+        .unwrap();
     for d in deltas.iter().chain([&other]) {
-        let frame = json!({"op": "put", "ref": 1, "deltas": [encode_value(d, Format::V1).unwrap()]});
-        ws.send(Message::Text(frame.to_string().into())).await.unwrap();
+        let frame =
+            json!({"op": "put", "ref": 1, "deltas": [encode_value(d, Format::V1).unwrap()]});
+        ws.send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
         let ack = ws.next().await.unwrap().unwrap();
         let ack: Value = serde_json::from_str(ack.to_text().unwrap()).unwrap();
         assert_eq!(ack["type"], "ack", "{ack}");
     }
-    let result = tokio::task::spawn_blocking(move || out.next()).await.unwrap();
+    let result = tokio::task::spawn_blocking(move || out.next())
+        .await
+        .unwrap();
     let got: Value = serde_json::from_str(&result.unwrap().unwrap()).unwrap();
     let ids: Vec<&str> = deltas.iter().map(|d| d.id().as_str()).collect();
     assert_eq!(got["sse"], json!(ids), "{got}");
