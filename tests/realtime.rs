@@ -759,3 +759,68 @@ async fn a_client_that_stops_reading_overflows_without_slowing_others() {
     }
     t.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_dispatcher_recovers_from_lag_by_sequence_number() {
+    use rhizome::realtime::queue::{SubQueue, WatchFlag};
+    use rhizome::realtime::{Hub, Shutdown};
+    use tokio::sync::Notify;
+
+    let node = Arc::new(
+        Node::start(Config::new(StorageKind::Memory, "unused"))
+            .await
+            .unwrap(),
+    );
+    let hub = Hub::new(Arc::clone(&node), Shutdown::new());
+    let wake = Arc::new(Notify::new());
+    let queue = Arc::new(SubQueue::new(100_000, Arc::clone(&wake)));
+    let _sub = hub.subscribe(
+        0,
+        SubFilter::default(),
+        rhizome_crdt::codec::Format::V1,
+        Arc::clone(&queue),
+    );
+    let flag = Arc::new(WatchFlag::new(Arc::clone(&wake)));
+    let _watch = hub.watch("e1".into(), Arc::clone(&flag));
+    write(&node, vec![prop("e0", "n", 0)]).await;
+    while !queue.has_items() {
+        wake.notified().await;
+    }
+    assert!(!flag.take(), "e1 is not touched yet");
+    // Block this runtime's only thread while another thread stores more
+    // batches than the live feed buffers: the dispatcher cannot run, lags.
+    let writer_node = Arc::clone(&node);
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for i in 0..(rhizome::node::FEED_CAPACITY + 500) {
+                writer_node
+                    .ingest(vec![prop(&format!("e{}", i % 3), "n", i as i64)])
+                    .await
+                    .unwrap();
+            }
+        });
+    })
+    .join()
+    .unwrap();
+    let end = node.last_seq();
+    let mut got = Vec::new();
+    while got.last().is_none_or(|(s, _)| *s < end) {
+        if queue.drain(&mut got, usize::MAX).is_some() {
+            panic!("the subscription ended");
+        }
+        if got.last().is_none_or(|(s, _)| *s < end) {
+            wake.notified().await;
+        }
+    }
+    let seqs: Vec<u64> = got.iter().map(|(s, _)| *s).collect();
+    let first_wrong = seqs.iter().zip(1..).position(|(s, want)| *s != want);
+    assert!(
+        seqs.len() as u64 == end && first_wrong.is_none(),
+        "{} of {end} delivered; first wrong at index {first_wrong:?}",
+        seqs.len()
+    );
+    assert!(flag.take(), "a lag marks every watch as possibly changed");
+}
