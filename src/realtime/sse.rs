@@ -15,10 +15,12 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rhizome_crdt::codec::Format;
-use tokio::sync::{Notify, mpsc};
+use std::collections::VecDeque;
+
+use tokio::sync::Notify;
 
 use super::SubFilter;
-use super::dispatcher::encode;
+use super::dispatcher::{Registration, encode};
 use super::queue::{End, Payload, SubQueue};
 use crate::changes::{FeedFilter, MAX_SCAN};
 use crate::http::error::ApiError;
@@ -95,11 +97,23 @@ pub async fn sse_changes(state: AppState, params: QueryParams, headers: &HeaderM
         Err(e) => return e.into_response(),
     };
     let hub = Arc::clone(&state.realtime);
-    let (tx, mut rx) = mpsc::channel::<Bytes>(16);
-    tokio::spawn(stream(hub.clone(), request, tx));
-    let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
-    }));
+    let wake = Arc::new(Notify::new());
+    let mut keepalive = tokio::time::interval(hub.settings().sse_keepalive());
+    keepalive.reset();
+    let stream = Stream {
+        queue: Arc::new(SubQueue::new(hub.settings().buffer(), Arc::clone(&wake))),
+        wake,
+        hub: Arc::clone(&hub),
+        backlog_after: Some(request.since),
+        request,
+        pending: VecDeque::new(),
+        registration: None,
+        keepalive,
+        finished: false,
+    };
+    // The stream is driven by the connection itself (no task, no channel):
+    // when the client goes, hyper drops the body and the registration.
+    let body = Body::from_stream(futures_util::stream::unfold(stream, Stream::step));
     let mut response = (StatusCode::OK, body).into_response();
     let h = response.headers_mut();
     h.insert(
@@ -156,6 +170,11 @@ impl<'a> Backlog<'a> {
         }
     }
 
+    /// Whether the head was reached.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// The next page of matching deltas, encoded; `None` once the head was
     /// reached ([`Backlog::last`] is then the registration point).
     pub fn next_page(&mut self) -> Option<Vec<(Seq, Payload)>> {
@@ -179,55 +198,80 @@ impl<'a> Backlog<'a> {
     }
 }
 
-async fn stream(hub: Arc<super::Hub>, request: FeedRequest, tx: mpsc::Sender<Bytes>) {
-    let shutdown = hub.shutdown().clone();
-    let node = Arc::clone(hub.node());
-    let mut backlog = Backlog::new(&node, request.since, &request.filter, request.format);
-    while let Some(page) = backlog.next_page() {
-        for (seq, p) in page {
-            if tx.send(record(seq, &p)).await.is_err() {
-                return;
+/// The state of one SSE response body.
+struct Stream {
+    hub: Arc<super::Hub>,
+    request: FeedRequest,
+    /// While paging the backlog: the last sequence number scanned.
+    backlog_after: Option<Seq>,
+    pending: VecDeque<(Seq, Payload)>,
+    queue: Arc<SubQueue>,
+    wake: Arc<Notify>,
+    registration: Option<Registration>,
+    keepalive: tokio::time::Interval,
+    finished: bool,
+}
+
+impl Stream {
+    /// The next chunk of the body, or `None` to end it.
+    async fn step(mut self) -> Option<(Result<Bytes, Infallible>, Stream)> {
+        let mut drained = Vec::new();
+        loop {
+            if self.finished {
+                return None;
             }
-        }
-    }
-    let after = backlog.last;
-    let wake = Arc::new(Notify::new());
-    let queue = Arc::new(SubQueue::new(hub.settings().buffer(), Arc::clone(&wake)));
-    let _registration = hub.subscribe(after, request.filter, request.format, Arc::clone(&queue));
-    let mut keepalive = tokio::time::interval(hub.settings().sse_keepalive());
-    keepalive.reset();
-    let mut items = Vec::new();
-    loop {
-        tokio::select! {
-            () = shutdown.raised() => return,
-            () = tx.closed() => return,
-            _ = keepalive.tick() => {
-                if tx.send(Bytes::from_static(b":\n\n")).await.is_err() {
-                    return;
-                }
+            if let Some((seq, p)) = self.pending.pop_front() {
+                return Some((Ok(record(seq, &p)), self));
             }
-            () = wake.notified() => {
-                loop {
-                    items.clear();
-                    let end = queue.drain(&mut items, 64);
-                    for (seq, p) in items.drain(..) {
-                        if tx.send(record(seq, &p)).await.is_err() {
-                            return;
-                        }
-                    }
-                    match end {
-                        Some(End::Overflow { last_seq }) => {
-                            let data = format!(
-                                "id: {last_seq}\nevent: overflow\ndata: {{\"last_seq\":{last_seq}}}\n\n"
-                            );
-                            let _ = tx.send(Bytes::from(data)).await;
-                            return;
-                        }
-                        Some(End::Closed) => return,
-                        None if queue.has_items() => continue,
-                        None => break,
-                    }
+            if let Some(after) = self.backlog_after {
+                let node = Arc::clone(self.hub.node());
+                let r = &self.request;
+                let mut backlog = Backlog::new(&node, after, &r.filter, r.format);
+                if let Some(page) = backlog.next_page() {
+                    self.pending.extend(page);
                 }
+                let (done, last) = (backlog.is_done(), backlog.last);
+                if done {
+                    self.backlog_after = None;
+                    let filter = std::mem::take(&mut self.request.filter);
+                    self.registration = Some(self.hub.subscribe(
+                        last,
+                        filter,
+                        self.request.format,
+                        Arc::clone(&self.queue),
+                    ));
+                } else {
+                    self.backlog_after = Some(last);
+                }
+                continue;
+            }
+            drained.clear();
+            match self.queue.drain(&mut drained, 64) {
+                Some(End::Overflow { last_seq }) => {
+                    self.pending.extend(drained.drain(..));
+                    self.finished = self.pending.is_empty();
+                    if self.finished {
+                        let data = format!(
+                            "id: {last_seq}\nevent: overflow\ndata: {{\"last_seq\":{last_seq}}}\n\n"
+                        );
+                        return Some((Ok(Bytes::from(data)), self));
+                    }
+                    continue;
+                }
+                Some(End::Closed) if drained.is_empty() => return None,
+                _ => {}
+            }
+            if !drained.is_empty() {
+                self.pending.extend(drained.drain(..));
+                continue;
+            }
+            let shutdown = self.hub.shutdown().clone();
+            tokio::select! {
+                () = shutdown.raised() => return None,
+                _ = self.keepalive.tick() => {
+                    return Some((Ok(Bytes::from_static(b":\n\n")), self));
+                }
+                () = self.wake.notified() => {}
             }
         }
     }
