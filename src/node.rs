@@ -9,11 +9,10 @@
 //! An answer means durable. Reads go to the index from the caller's task
 //! under a read lock, concurrently with writes.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
-use rhizome_crdt::{ChangeSet, Delta, DeltaId, DeltaSet};
+use rhizome_crdt::{ChangeSet, Delta, DeltaSet};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::changes::{Changes, FeedFilter, SeqLog, StoredBatch};
@@ -362,7 +361,7 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
     if group.is_empty() {
         return;
     }
-    let mut pending: HashMap<DeltaId, Arc<Delta>> = HashMap::new();
+    let mut pending = crate::ingest::PendingIds::default();
     let mut decided = Vec::with_capacity(group.len());
     {
         let state = shared.read();
