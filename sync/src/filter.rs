@@ -69,9 +69,10 @@ impl SyncFilter {
             .as_ref()
             .is_none_or(|creators| creators.contains(delta.creator()));
         creator_ok
-            && self.entities.as_ref().is_none_or(|entities| {
-                delta.references().any(|(id, _)| entities.contains(id))
-            })
+            && self
+                .entities
+                .as_ref()
+                .is_none_or(|entities| delta.references().any(|(id, _)| entities.contains(id)))
     }
 }
 
@@ -108,12 +109,20 @@ impl DeltaIndex {
 
     /// The index of the deltas of `deltas` that `filter` selects, built in
     /// one go.
-    pub fn from_deltas<'a>(filter: SyncFilter, deltas: impl IntoIterator<Item = &'a Delta>) -> Self {
+    pub fn from_deltas<'a>(
+        filter: SyncFilter,
+        deltas: impl IntoIterator<Item = &'a Delta>,
+    ) -> Self {
         let tree = FingerprintTree::from_items(
             deltas
                 .into_iter()
                 .filter(|delta| filter.matches(delta))
-                .map(|delta| (crate::SyncItem::sync_key(delta), crate::SyncItem::sync_hash(delta))),
+                .map(|delta| {
+                    (
+                        crate::SyncItem::sync_key(delta),
+                        crate::SyncItem::sync_hash(delta),
+                    )
+                }),
         );
         DeltaIndex { filter, tree }
     }

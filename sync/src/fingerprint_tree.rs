@@ -297,7 +297,10 @@ impl FingerprintTree {
         head.copy_from_slice(&hash[..8]);
         let priority = mix(u64::from_le_bytes(head) ^ self.seed);
         let index = u32::try_from(self.nodes.len()).unwrap_or(NIL);
-        assert!(index != NIL, "a fingerprint tree holds fewer than 2^32 - 1 items");
+        assert!(
+            index != NIL,
+            "a fingerprint tree holds fewer than 2^32 - 1 items"
+        );
         self.nodes.push(Node {
             subtree: Accumulator::of(&hash),
             key,
@@ -522,7 +525,9 @@ mod tests {
 
     #[test]
     fn insertion_order_does_not_change_fingerprints() {
-        let entries: Vec<_> = (0..500u64).map(|i| (Key::new(i / 3, i.to_be_bytes()), hash_of(i))).collect();
+        let entries: Vec<_> = (0..500u64)
+            .map(|i| (Key::new(i / 3, i.to_be_bytes()), hash_of(i)))
+            .collect();
         let mut forward = FingerprintTree::new();
         let mut backward = FingerprintTree::new();
         for (key, hash) in &entries {
@@ -533,7 +538,10 @@ mod tests {
         }
         let bulk = FingerprintTree::from_entries(entries.clone());
         let (lo, hi) = (Bound::at(20, []), Bound::at(100, [0, 0]));
-        assert_eq!(forward.fingerprint(&lo, &hi), backward.fingerprint(&lo, &hi));
+        assert_eq!(
+            forward.fingerprint(&lo, &hi),
+            backward.fingerprint(&lo, &hi)
+        );
         assert_eq!(forward.fingerprint(&lo, &hi), bulk.fingerprint(&lo, &hi));
         assert_ne!(
             forward.fingerprint(&lo, &hi),

@@ -151,9 +151,16 @@ impl Ord for Bound {
             (Bound::End, Bound::End) => Ordering::Equal,
             (Bound::End, _) => Ordering::Greater,
             (_, Bound::End) => Ordering::Less,
-            (Bound::At { time: t1, prefix: p1 }, Bound::At { time: t2, prefix: p2 }) => {
-                (t1, p1).cmp(&(t2, p2))
-            }
+            (
+                Bound::At {
+                    time: t1,
+                    prefix: p1,
+                },
+                Bound::At {
+                    time: t2,
+                    prefix: p2,
+                },
+            ) => (t1, p1).cmp(&(t2, p2)),
         }
     }
 }

@@ -277,7 +277,11 @@ fn bound_estimate(bound: &Bound) -> usize {
 }
 
 fn keys_estimate(keys: &[Key]) -> usize {
-    VARINT_MAX + keys.iter().map(|k| 2 * VARINT_MAX + k.id().len()).sum::<usize>()
+    VARINT_MAX
+        + keys
+            .iter()
+            .map(|k| 2 * VARINT_MAX + k.id().len())
+            .sum::<usize>()
 }
 
 // The wire structs: what postcard writes, field by field.

@@ -223,7 +223,10 @@ impl Reconciler {
         let first = tree.rank(lower);
         let count = tree.rank(upper).saturating_sub(first);
         if count <= self.config.item_threshold {
-            let keys = tree.range(lower, upper).map(|(key, _)| key.clone()).collect();
+            let keys = tree
+                .range(lower, upper)
+                .map(|(key, _)| key.clone())
+                .collect();
             reply.push(upper.clone(), Payload::ItemList(keys));
             return;
         }
