@@ -9,6 +9,7 @@ pub mod config;
 mod error;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod node;
 pub mod store;
 
