@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod changes;
+pub mod cli;
 pub mod config;
 mod error;
 pub mod http;
