@@ -13,9 +13,12 @@
 //! routes (SSE, WebSocket) `long_lived: true` to exempt them from the
 //! request timeout. Several routes may share a path with different methods.
 
+pub mod deltas;
+pub mod entities;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod transactions;
 
 use std::any::Any;
 
@@ -59,7 +62,14 @@ impl std::fmt::Debug for Route {
 }
 
 /// Every route table of the API.
-pub const TABLES: &[&[Route]] = &[health::ROUTES, metrics::ROUTES, openapi::ROUTES];
+pub const TABLES: &[&[Route]] = &[
+    health::ROUTES,
+    metrics::ROUTES,
+    openapi::ROUTES,
+    deltas::ROUTES,
+    entities::ROUTES,
+    transactions::ROUTES,
+];
 
 /// Every route of the API, in table order.
 pub fn all() -> impl Iterator<Item = &'static Route> {
