@@ -166,10 +166,14 @@ fn diverged(w: &Workload, n: u64) -> Diverged {
     let puts = |ds: &[Delta]| ds.iter().map(put_of).collect::<Vec<Put>>();
     let (base_puts, a_puts, b_puts) = (puts(&base), puts(&own_a), puts(&own_b));
 
+    // Each replica holds its own copies of the shared deltas (as after
+    // receiving them over the network), so merge compares their contents
+    // rather than finding the very same `Arc`s.
     let mut a = DeltaSet::new();
-    insert_batched(&mut a, base);
-    let mut b = a.clone();
+    insert_batched(&mut a, base.clone());
     insert_batched(&mut a, own_a);
+    let mut b = DeltaSet::new();
+    insert_batched(&mut b, base);
     insert_batched(&mut b, own_b);
 
     let mut docs_a = new_docs(w.entities as usize);

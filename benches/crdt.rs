@@ -232,6 +232,7 @@ fn view(c: &mut Criterion) {
     let mut g = c.benchmark_group("view");
     g.warm_up_time(Duration::from_secs(1));
     for (label, set) in [("plain", &plain), ("negated_10pct", &negated)] {
+        g.throughput(Throughput::Elements(1));
         g.bench_function(format!("{label}/one_entity_in_100k"), |b| {
             b.iter(|| lww.resolve(&set.hyperview(black_box("e0"), &all)))
         });
@@ -244,7 +245,6 @@ fn view(c: &mut Criterion) {
                     .sum::<usize>()
             })
         });
-        g.throughput(Throughput::Elements(1));
         let mid = HyperviewOptions::as_of(Some(Timestamp::new(START + 50_000).unwrap()));
         g.bench_function(format!("{label}/one_entity_as_of_mid_history"), |b| {
             b.iter(|| lww.resolve(&set.hyperview(black_box("e0"), &mid)))
