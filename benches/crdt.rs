@@ -1,6 +1,11 @@
 //! Delta-set benchmarks on the reference workload (`rhizome_crdt::workload`):
 //! insertion, merge, hyperviews (plain, with negations, as of mid-history),
-//! and memory per stored delta. See `benches/README.md`.
+//! views (hyperview + last-write-wins), history, the crdt-benchmarks B3.1
+//! shape, and memory per stored delta. See `benches/README.md`.
+//!
+//! Under `cargo test --all-targets` (criterion's test mode: each benchmark
+//! runs once) the 1M-delta cases and the memory report are skipped, so the
+//! test run stays short.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -9,7 +14,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rhizome_crdt::workload::{START, Workload};
-use rhizome_crdt::{Delta, DeltaSet, HyperviewOptions, Timestamp};
+use rhizome_crdt::{Delta, DeltaSet, HyperviewOptions, Timestamp, ViewResolver};
 
 /// Counts live heap bytes, to measure memory per delta.
 struct Counting;
@@ -45,6 +50,17 @@ fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
+/// Whether criterion measures (`cargo bench` passes `--bench`) rather than
+/// runs each benchmark once as a test.
+fn measuring() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// The sizes to run: all of them when measuring, the smallest in test mode.
+fn sizes(all: &[u64]) -> &[u64] {
+    if measuring() { all } else { &all[..1] }
+}
+
 fn set_of(deltas: Vec<Delta>) -> DeltaSet {
     let mut s = DeltaSet::new();
     s.insert_batch(deltas).unwrap();
@@ -71,10 +87,12 @@ fn memory() {
 }
 
 fn insert(c: &mut Criterion) {
-    memory();
+    if measuring() {
+        memory();
+    }
     let w = Workload::default();
     let mut g = c.benchmark_group("insert");
-    for n in [100_000u64, 1_000_000] {
+    for &n in sizes(&[100_000, 1_000_000]) {
         let deltas: Vec<Delta> = w.deltas(0..n).collect();
         g.throughput(Throughput::Elements(n));
         if n >= 1_000_000 {
@@ -119,11 +137,12 @@ fn merge(c: &mut Criterion) {
     let w = Workload::default();
     let mut g = c.benchmark_group("merge");
     g.sample_size(10);
-    // Two replicas of 1M deltas sharing 90%.
-    let a = set_of(w.deltas(0..1_000_000).collect());
-    let b = set_of(w.deltas(100_000..1_100_000).collect());
+    // Two replicas of 1M deltas sharing 90% (100k in test mode).
+    let n = if measuring() { 1_000_000 } else { 100_000 };
+    let a = set_of(w.deltas(0..n).collect());
+    let b = set_of(w.deltas(n / 10..n + n / 10).collect());
     g.throughput(Throughput::Elements(b.len() as u64));
-    g.bench_function("replicas_1M_sharing_90pct", |bench| {
+    g.bench_function(format!("replicas_{}k_sharing_90pct", n / 1000), |bench| {
         bench.iter_batched(
             || a.clone(),
             |mut a| {
@@ -135,7 +154,7 @@ fn merge(c: &mut Criterion) {
     });
     drop((a, b));
     // 1,000 batches of 1,000 merged into one set.
-    let parts: Vec<DeltaSet> = (0..1000u64)
+    let parts: Vec<DeltaSet> = (0..if measuring() { 1000u64 } else { 10 })
         .map(|k| set_of(w.deltas(k * 1000..(k + 1) * 1000).collect()))
         .collect();
     g.throughput(Throughput::Elements(1_000_000));
@@ -199,5 +218,126 @@ fn hyperview(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, insert, merge, hyperview);
+/// Views (hyperview + last-write-wins resolution) on a set of 100k workload
+/// deltas over 1,000 entities (≈100 deltas, 5 properties per entity):
+/// one entity, all 1,000, with negations, as of mid-history, and the
+/// history of one property.
+fn view(c: &mut Criterion) {
+    let w = Workload::default();
+    let plain = set_of(w.deltas(0..100_000).collect());
+    let negated = set_of(w.with_negations(100_000));
+    let lww = ViewResolver::default();
+    let all = HyperviewOptions::default();
+    let names: Vec<String> = (0..w.entities).map(|e| format!("e{e}")).collect();
+    let mut g = c.benchmark_group("view");
+    g.warm_up_time(Duration::from_secs(1));
+    for (label, set) in [("plain", &plain), ("negated_10pct", &negated)] {
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(format!("{label}/one_entity_in_100k"), |b| {
+            b.iter(|| lww.resolve(&set.hyperview(black_box("e0"), &all)))
+        });
+        g.throughput(Throughput::Elements(names.len() as u64));
+        g.bench_function(format!("{label}/all_1000_entities_in_100k"), |b| {
+            b.iter(|| {
+                names
+                    .iter()
+                    .map(|e| lww.resolve(&set.hyperview(e, &all)).properties.len())
+                    .sum::<usize>()
+            })
+        });
+        let mid = HyperviewOptions::as_of(Some(Timestamp::new(START + 50_000).unwrap()));
+        g.bench_function(format!("{label}/one_entity_as_of_mid_history"), |b| {
+            b.iter(|| lww.resolve(&set.hyperview(black_box("e0"), &mid)))
+        });
+        let entries = set.history("e0", "p0", &lww).len();
+        let filed = set
+            .hyperview("e0", &all)
+            .properties
+            .get("p0")
+            .map_or(0, Vec::len);
+        println!("history(e0, p0) {label}: {entries} entries ({filed} deltas filed)");
+        g.bench_function(format!("{label}/history_of_one_property"), |b| {
+            b.iter(|| set.history(black_box("e0"), black_box("p0"), &lww))
+        });
+    }
+    g.finish();
+}
+
+/// The number of writers in crdt-benchmarks B3.1 (20 × √5940).
+const B31_WRITERS: u64 = 1_540;
+
+/// The deltas of the B3.1 shape: writer `i` sets property `v` of entity
+/// `map` to `i`, all at the same moment (concurrently), each with its own
+/// creator.
+fn b31_deltas() -> Vec<Delta> {
+    (0..B31_WRITERS)
+        .map(|i| {
+            Delta::builder(format!("writer{i}"), format!("host{i}"))
+                .id(format!("b31-{i:05}"))
+                .timestamp(START)
+                .set_property("map", "v", i as i64)
+                .build()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// crdt-benchmarks B3.1: 1,540 replicas each holding the one delta of its
+/// writer, merged into one (in sequence, and as a binary tree of merges),
+/// then the view of the entity resolved. Timed from the deltas to the view,
+/// replicas included.
+fn b31(c: &mut Criterion) {
+    let lww = ViewResolver::default();
+    let all = HyperviewOptions::default();
+    let deltas = b31_deltas();
+    let mut g = c.benchmark_group("b3_1");
+    g.throughput(Throughput::Elements(B31_WRITERS));
+    let replicas = |ds: Vec<Delta>| -> Vec<DeltaSet> {
+        ds.into_iter()
+            .map(|d| {
+                let mut s = DeltaSet::new();
+                s.insert(d).unwrap();
+                s
+            })
+            .collect()
+    };
+    g.bench_function("1540_writers/sequential_merge", |b| {
+        b.iter_batched(
+            || deltas.clone(),
+            |ds| {
+                let mut merged = DeltaSet::new();
+                for r in replicas(ds) {
+                    merged.merge(&r).unwrap();
+                }
+                lww.resolve(&merged.hyperview("map", &all))
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("1540_writers/tree_merge", |b| {
+        b.iter_batched(
+            || deltas.clone(),
+            |ds| {
+                let mut level = replicas(ds);
+                while level.len() > 1 {
+                    let mut next = Vec::with_capacity(level.len().div_ceil(2));
+                    let mut it = level.into_iter();
+                    while let Some(mut left) = it.next() {
+                        if let Some(right) = it.next() {
+                            left.merge(&right).unwrap();
+                        }
+                        next.push(left);
+                    }
+                    level = next;
+                }
+                let merged = level.pop().unwrap_or_default();
+                lww.resolve(&merged.hyperview("map", &all))
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, insert, merge, hyperview, view, b31);
 criterion_main!(benches);

@@ -8,7 +8,6 @@
 //! says how far it got, so `since = last_seq` continues without gaps or
 //! repeats.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rhizome_crdt::Delta;
@@ -93,7 +92,7 @@ pub struct SeqLog {
     /// `log[i]` has sequence number `i + 1`.
     log: Vec<Arc<Delta>>,
     /// Entity id → sequence numbers of the deltas referencing it, ascending.
-    by_entity: HashMap<Arc<str>, Vec<Seq>>,
+    by_entity: foldhash::HashMap<Arc<str>, Vec<Seq>>,
 }
 
 impl SeqLog {

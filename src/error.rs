@@ -59,6 +59,10 @@ pub enum Error {
         /// The one that came.
         found: u64,
     },
+    /// A client subcommand failed (connection, file, or the node's error
+    /// answer), as one line.
+    #[error("{0}")]
+    Client(String),
     /// The node is shutting down (or its writer stopped) and takes no more
     /// writes.
     #[error("the node is shutting down")]

@@ -4,7 +4,6 @@
 //! index and against what earlier batches of the same group accepted, so
 //! two concurrent batches that race with one id are decided in one place.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rhizome_crdt::{Delta, DeltaId};
@@ -21,6 +20,9 @@ pub struct Ingested {
     /// within the batch): not stored again.
     pub duplicates: Vec<DeltaId>,
 }
+
+/// Deltas accepted earlier in the same group commit, not yet stored, by id.
+pub(crate) type PendingIds = foldhash::HashMap<DeltaId, Arc<Delta>>;
 
 /// The part of a batch to store.
 #[derive(Debug, Default)]
@@ -45,10 +47,11 @@ impl Plan {
 pub(crate) fn plan<'a>(
     batch: &[Arc<Delta>],
     stored: impl Fn(&str) -> Option<&'a Arc<Delta>>,
-    pending: &HashMap<DeltaId, Arc<Delta>>,
+    pending: &PendingIds,
 ) -> Result<Plan> {
     let mut out = Plan::default();
-    let mut seen: HashMap<&str, &Arc<Delta>> = HashMap::with_capacity(batch.len());
+    let mut seen: foldhash::HashMap<&str, &Arc<Delta>> =
+        foldhash::HashMap::with_capacity_and_hasher(batch.len(), Default::default());
     for (index, d) in batch.iter().enumerate() {
         let id = d.id().as_str();
         let existing = seen
@@ -76,6 +79,8 @@ pub(crate) fn plan<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
     use rhizome_crdt::{Pointer, Timestamp};
 
     fn d(id: &str, v: i64) -> Arc<Delta> {
@@ -98,8 +103,9 @@ mod tests {
     #[test]
     fn duplicates_within_stored_pending_and_batch() {
         let stored: HashMap<DeltaId, Arc<Delta>> = [(DeltaId::new("s").unwrap(), d("s", 1))].into();
-        let pending: HashMap<DeltaId, Arc<Delta>> =
-            [(DeltaId::new("p").unwrap(), d("p", 1))].into();
+        let pending: PendingIds = [(DeltaId::new("p").unwrap(), d("p", 1))]
+            .into_iter()
+            .collect();
         let batch = [d("a", 1), d("s", 1), d("a", 1), d("p", 1), d("b", 2)];
         let p = plan(&batch, |id| stored.get(id), &pending).unwrap();
         let a = p.answer();
@@ -110,9 +116,10 @@ mod tests {
     #[test]
     fn conflicts_name_the_index() {
         let stored: HashMap<DeltaId, Arc<Delta>> = [(DeltaId::new("s").unwrap(), d("s", 1))].into();
-        let pending: HashMap<DeltaId, Arc<Delta>> =
-            [(DeltaId::new("p").unwrap(), d("p", 1))].into();
-        let none = HashMap::new();
+        let pending: PendingIds = [(DeltaId::new("p").unwrap(), d("p", 1))]
+            .into_iter()
+            .collect();
+        let none = PendingIds::default();
         for (batch, index, id, pend) in [
             (vec![d("a", 1), d("s", 2)], 1, "s", &none),
             (vec![d("a", 1), d("b", 1), d("a", 2)], 2, "a", &none),

@@ -5,10 +5,12 @@
 
 pub mod bench;
 pub mod changes;
+pub mod cli;
 pub mod config;
 mod error;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod node;
 pub mod realtime;
 pub mod store;

@@ -28,6 +28,8 @@ enum Command {
     /// Load tools.
     #[command(subcommand)]
     Bench(Bench),
+    #[command(flatten)]
+    Client(rhizome::cli::ClientCommand),
 }
 
 #[derive(Subcommand)]
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
             Command::Bench(Bench::Ingest { options, config }) => {
                 bench_ingest(config, options).await
             }
+            Command::Client(command) => rhizome::cli::run(command).await,
         }
     });
     match result {

@@ -9,11 +9,10 @@
 //! An answer means durable. Reads go to the index from the caller's task
 //! under a read lock, concurrently with writes.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
-use rhizome_crdt::{ChangeSet, Delta, DeltaId, DeltaSet};
+use rhizome_crdt::{ChangeSet, Delta, DeltaSet};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::changes::{Changes, FeedFilter, SeqLog, StoredBatch};
@@ -312,6 +311,10 @@ struct Pending {
 /// The writer: group commits until shutdown or until every sender is gone.
 fn run_writer(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<Request>, shared: &Shared) {
     let mut shutdown = None;
+    let metrics = crate::metrics::global();
+    metrics.last_seq.set(gauge(store.last_seq()));
+    let mut sized = StoreSize::default();
+    sized.refresh(&*store);
     while shutdown.is_none() {
         let Some(first) = rx.blocking_recv() else {
             break;
@@ -334,7 +337,9 @@ fn run_writer(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<Request>, shared
                 next = rx.try_recv().ok();
             }
         }
+        metrics.writer_group_batches.observe(group.len() as f64);
         commit_group(&mut *store, shared, group);
+        sized.maybe_refresh(&*store);
     }
     rx.close();
     while let Ok(req) = rx.try_recv() {
@@ -356,13 +361,45 @@ fn run_writer(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<Request>, shared
     }
 }
 
+/// A gauge value from a count (saturating).
+fn gauge(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Keeps `rhizome_store_bytes` current without asking the store after
+/// every commit: at most once a second.
+#[derive(Default)]
+struct StoreSize {
+    last: Option<Instant>,
+}
+
+impl StoreSize {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+    fn maybe_refresh(&mut self, store: &dyn Store) {
+        if self.last.is_none_or(|t| t.elapsed() >= Self::EVERY) {
+            self.refresh(store);
+        }
+    }
+
+    fn refresh(&mut self, store: &dyn Store) {
+        self.last = Some(Instant::now());
+        match store.disk_bytes() {
+            Ok(n) => {
+                crate::metrics::global().store_bytes.set(gauge(n));
+            }
+            Err(e) => tracing::warn!("cannot measure the store: {e}"),
+        }
+    }
+}
+
 /// One group commit: decide each batch, store all accepted deltas in one
 /// durable transaction, apply them to the index, answer, publish.
 fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
     if group.is_empty() {
         return;
     }
-    let mut pending: HashMap<DeltaId, Arc<Delta>> = HashMap::new();
+    let mut pending = crate::ingest::PendingIds::default();
     let mut decided = Vec::with_capacity(group.len());
     {
         let state = shared.read();
@@ -377,13 +414,34 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
             decided.push((p.reply, plan));
         }
     }
+    let metrics = crate::metrics::global();
+    let mut conflicts = 0;
+    let mut duplicates = 0;
+    for (_, plan) in &decided {
+        match plan {
+            Ok(p) => duplicates += p.duplicates.len() as u64,
+            Err(_) => conflicts += 1,
+        }
+    }
+    if conflicts > 0 {
+        metrics.rejected("conflict", conflicts);
+    }
     let all: Vec<Arc<Delta>> = decided
         .iter()
         .filter_map(|(_, p)| p.as_ref().ok())
         .flat_map(|p| p.accepted.iter().cloned())
         .collect();
-    match store.append(&all) {
+    let started = Instant::now();
+    let appended = store.append(&all);
+    metrics
+        .writer_commit_seconds
+        .observe(started.elapsed().as_secs_f64());
+    match appended {
         Ok(first_seq) => {
+            metrics.writer_group_deltas.observe(all.len() as f64);
+            metrics.deltas_stored.inc_by(all.len() as u64);
+            metrics.deltas_duplicate.inc_by(duplicates);
+            metrics.last_seq.set(gauge(store.last_seq()));
             let changed = if all.is_empty() {
                 ChangeSet::default()
             } else {

@@ -211,7 +211,9 @@ async fn sse_sends_backlog_then_live_and_resumes_from_last_event_id() {
     // Bad parameters are ordinary 400s.
     let bad = Sse::open(t.addr, "&since=x", None).await;
     assert_eq!(bad.status, 400);
-    let bad = Sse::open(t.addr, "&limit=3", None).await;
+    let bad = Sse::open(t.addr, "&nope=3", None).await;
+    assert_eq!(bad.status, 400);
+    let bad = Sse::open(t.addr, "&format=v9", None).await;
     assert_eq!(bad.status, 400);
     t.server.shutdown().await.unwrap();
 }

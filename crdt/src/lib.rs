@@ -31,6 +31,7 @@ pub mod delta_set;
 mod error;
 #[cfg(test)]
 mod fixtures;
+pub mod history;
 pub mod hyperview;
 mod number;
 pub mod resolver;
@@ -49,6 +50,7 @@ pub use delta::{Delta, DeltaId, Field, Pointer, Target, Timestamp, Violation, li
 pub use changes::ChangeSet;
 pub use delta_set::{DeltaSet, Inserted};
 pub use error::{Error, Result};
+pub use history::HistoryEntry;
 pub use hyperview::{Hyperview, HyperviewOptions};
 pub use number::Number;
 pub use resolver::{ViewResolver, ViewResolverBuilder};

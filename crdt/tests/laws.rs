@@ -7,7 +7,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use proptest::prelude::*;
-use rhizome_crdt::{Delta, DeltaId, DeltaSet, HyperviewOptions, Pointer, Target, Timestamp, roles};
+use rhizome_crdt::{
+    Delta, DeltaId, DeltaSet, HyperviewOptions, Pointer, StrategyRegistry, Target, Timestamp,
+    ViewOptions, ViewResolver, roles,
+};
 
 const ENTITIES: [&str; 5] = ["e0", "e1", "e2", "tx0", "tx1"];
 /// `None` (now) and every moment of the generated history.
@@ -293,6 +296,29 @@ fn oracle_all(deltas: &[Delta]) -> BTreeMap<(String, Option<u64>), Ids> {
     out
 }
 
+/// The views under two strategies (one that looks at a single delta, one that
+/// looks at all of them), as JSON, for every entity at every `as_of`.
+fn all_views(set: &DeltaSet) -> BTreeMap<(String, Option<u64>, &'static str), String> {
+    let registry = StrategyRegistry::default();
+    let mut out = BTreeMap::new();
+    for strategy in ["last-write-wins", "all-values"] {
+        let resolver = ViewOptions::from_query(Some(strategy), None, None)
+            .unwrap()
+            .resolver(&registry)
+            .unwrap();
+        for e in ENTITIES {
+            for t in TIMES {
+                let view = resolver.resolve(&set.hyperview(e, &HyperviewOptions::as_of(ts(t))));
+                out.insert(
+                    (e.to_owned(), t, strategy),
+                    serde_json::to_string(&view).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// A small deterministic generator for shuffles and splits inside a case.
 struct Rng(u64);
 
@@ -357,6 +383,9 @@ proptest! {
         }
         prop_assert_eq!(set.len(), deltas.len());
         prop_assert_eq!(all(&set), expected);
+        let mut in_order = DeltaSet::new();
+        in_order.insert_batch(deltas.clone()).unwrap();
+        prop_assert_eq!(all_views(&set), all_views(&in_order));
     }
 
     /// Law (b): split across 2–5 replicas (with overlaps), merged in any
@@ -386,6 +415,38 @@ proptest! {
             replicas[i].merge(&other).unwrap();
         }
         prop_assert_eq!(all(&replicas[0]), expected);
+        let mut in_order = DeltaSet::new();
+        in_order.insert_batch(deltas.clone()).unwrap();
+        prop_assert_eq!(all_views(&replicas[0]), all_views(&in_order));
+    }
+
+    /// History agrees with time travel: at every moment, the value of a
+    /// property as of that moment is the value of the last history entry at
+    /// or before it (absent before the first), and entries change the value.
+    #[test]
+    fn history_agrees_with_time_travel(specs in prop::collection::vec(spec(), 1..24)) {
+        let deltas = build(&specs);
+        let mut set = DeltaSet::new();
+        set.insert_batch(deltas).unwrap();
+        let resolver = ViewResolver::default();
+        for e in ["e0", "e1", "e2"] {
+            for p in ["p0", "p1"] {
+                let history = set.history(e, p, &resolver);
+                for pair in history.windows(2) {
+                    prop_assert!(pair[0].at < pair[1].at);
+                    prop_assert_ne!(&pair[0].value, &pair[1].value);
+                }
+                for t in 1..=10u64 {
+                    let view = resolver.resolve(&set.hyperview(e, &HyperviewOptions::as_of(ts(Some(t)))));
+                    let expected = history
+                        .iter()
+                        .take_while(|h| h.at.as_millis() <= t)
+                        .last()
+                        .and_then(|h| h.value.clone());
+                    prop_assert_eq!(view.get(p).cloned(), expected, "{}.{} as of {}", e, p, t);
+                }
+            }
+        }
     }
 
     /// Law (c): the change set of a batch names every (entity, property)

@@ -211,10 +211,36 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// 400 `invalid_delta` for a delta or batch the codec refused, with the
+    /// offending delta's `index` in the batch and the `field` when known;
+    /// 400 `not_expressible` (with the delta's `id` and the `format`) for
+    /// output a format cannot say.
+    pub fn from_delta_error(e: &rhizome_crdt::Error) -> Self {
+        if let rhizome_crdt::Error::NotExpressible { id, format, .. } = e {
+            return ApiError::bad_request("not_expressible", e.to_string())
+                .with("id", id.as_str())
+                .with("format", format.as_str());
+        }
+        let mut out = ApiError::bad_request("invalid_delta", e.to_string());
+        if let Some(index) = e.batch_index() {
+            out = out.with("index", index);
+        }
+        if let Some(field) = e.field() {
+            out = out.with("field", field);
+        }
+        out
+    }
+}
+
 impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> Self {
         match e {
-            crate::Error::Delta(e) => ApiError::bad_request("invalid_delta", e.to_string()),
+            crate::Error::Delta(e) => ApiError::from_delta_error(&e),
+            crate::Error::Conflict { index, ref id } => ApiError::conflict(e.to_string())
+                .with("index", index)
+                .with("id", id.as_str()),
+            crate::Error::ShuttingDown => ApiError::unavailable(e.to_string()),
             other => ApiError::internal(other.to_string()),
         }
     }

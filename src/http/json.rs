@@ -6,7 +6,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -93,6 +94,18 @@ pub fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Res
     serde_json::from_slice(bytes).map_err(|e| ApiError::invalid_json(&e))
 }
 
+/// A response with a body already written as JSON (`content-type:
+/// application/json`): for answers serialised without a `serde_json::Value`
+/// in between (feed pages, hyperviews).
+pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// Reads the whole body within the configured limit (413 past it).
 async fn read_body(request: Request) -> Result<(HeaderMap, Bytes), ApiError> {
     let limit = request
@@ -131,6 +144,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
         let (headers, bytes) = read_body(request).await?;
         parse_body(&headers, &bytes).map(JsonBody)
+    }
+}
+
+/// Extractor: the raw bytes of a JSON body, for handlers with their own
+/// decoder (`POST /api/deltas`): content type (415), size (413) and nesting
+/// ([`MAX_NESTING`], 400 `invalid_json`) are checked, parsing is not.
+#[derive(Debug)]
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        require_json_content_type(request.headers())?;
+        let (_, bytes) = read_body(request).await?;
+        check_nesting(&bytes, MAX_NESTING)?;
+        Ok(JsonBytes(bytes))
     }
 }
 

@@ -7,7 +7,8 @@
 pub mod error;
 pub mod json;
 pub mod limits;
-pub mod metrics;
+pub use crate::metrics;
+
 pub mod observe;
 pub mod openapi;
 pub mod query;

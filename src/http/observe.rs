@@ -7,8 +7,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-use super::metrics::{self, RequestLabels, RouteLabels};
 use super::request_id::{RequestId, X_REQUEST_ID};
+use crate::metrics::{self, RequestLabels, RouteLabels};
 
 /// The route label of requests that matched no route (bounded cardinality).
 pub const UNMATCHED: &str = "unmatched";

@@ -83,6 +83,12 @@ pub fn document() -> Value {
                 },
                 "additionalProperties": true
             }}
+        }, "Delta": {
+            "type": "object",
+            "description": "A delta (API.md §1) in v1 ({id, timeCreated, host, creator, pointers: [...]}), v2 (pointers as an object) or rhizomedb ({id, timestamp, author, system, pointers}) format",
+            "required": ["id", "pointers"],
+            "properties": {"id": {"type": "string"}, "pointers": {}},
+            "additionalProperties": true
         }}}
     })
 }

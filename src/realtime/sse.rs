@@ -22,19 +22,15 @@ use tokio::sync::Notify;
 use super::SubFilter;
 use super::dispatcher::{Registration, encode};
 use super::queue::{End, Payload, SubQueue};
-use crate::changes::{FeedFilter, MAX_SCAN};
+use crate::changes::MAX_SCAN;
 use crate::http::error::ApiError;
 use crate::http::query::QueryParams;
+use crate::http::routes::deltas::FeedQuery;
 use crate::http::state::AppState;
 use crate::store::Seq;
 
 /// Deltas read from the changes feed per backlog page.
 pub const BACKLOG_PAGE: usize = 256;
-
-/// The query parameters `GET /api/deltas?feed=sse` accepts.
-pub const SSE_PARAMETERS: &[&str] = &[
-    "feed", "since", "entity", "creator", "host", "from", "to", "format",
-];
 
 /// What a feed request asks for: where to start, which deltas, in which
 /// format.
@@ -49,11 +45,13 @@ pub struct FeedRequest {
 }
 
 impl FeedRequest {
-    /// Reads the changes-feed parameters; `Last-Event-ID`, when present,
+    /// Reads the changes-feed parameters ([`FeedQuery`]; `limit` does not
+    /// apply to a stream and is ignored); `Last-Event-ID`, when present,
     /// takes the place of `since`.
     pub fn parse(params: &QueryParams, headers: &HeaderMap) -> Result<FeedRequest, ApiError> {
-        params.deny_unknown(SSE_PARAMETERS)?;
-        let mut since = params.get_or::<Seq>("since", 0)?;
+        params.deny_unknown(FeedQuery::PARAMETERS)?;
+        let feed = FeedQuery::parse(params)?;
+        let mut since = feed.since;
         if let Some(v) = headers.get("last-event-id") {
             since = v
                 .to_str()
@@ -67,19 +65,7 @@ impl FeedRequest {
                     .with("header", "last-event-id")
                 })?;
         }
-        let format = match params.str("format")? {
-            None => Format::V1,
-            Some(f) => f.parse().map_err(|e: rhizome_crdt::Error| {
-                ApiError::invalid_parameter("format", e.to_string())
-            })?,
-        };
-        let filter = SubFilter::from_feed(FeedFilter {
-            entities: params.list("entity")?,
-            creators: params.list("creator")?,
-            hosts: params.list("host")?,
-            from: params.get("from")?,
-            to: params.get("to")?,
-        });
+        let (filter, format) = (SubFilter::from_feed(feed.filter), feed.format);
         Ok(FeedRequest {
             since,
             filter,
@@ -88,9 +74,9 @@ impl FeedRequest {
     }
 }
 
-/// Serves the changes feed as server-sent events (API.md §4). The lead
-/// wires it into `GET /api/deltas` when `feed=sse`; `params` are the
-/// changes-feed parameters ([`SSE_PARAMETERS`]).
+/// Serves the changes feed as server-sent events (API.md §4):
+/// `GET /api/deltas` calls it when `feed=sse`; `params` are the
+/// changes-feed parameters ([`FeedQuery::PARAMETERS`]).
 pub async fn sse_changes(state: AppState, params: QueryParams, headers: &HeaderMap) -> Response {
     let request = match FeedRequest::parse(&params, headers) {
         Ok(r) => r,

@@ -56,17 +56,8 @@ impl Strategy for Concatenation {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::super::{Context, StrategyRegistry};
     use crate::Target;
     use crate::value::Value;
-
-    fn resolve(name: &str, values: Vec<Target>) -> Option<Value> {
-        let ds = deltas(values);
-        StrategyRegistry::default()
-            .get(name)
-            .unwrap()
-            .resolve(&candidates(&ds), &Context::new(ENTITY, PROP))
-    }
 
     #[test]
     fn all_values_keeps_order_nulls_and_duplicates() {

@@ -71,17 +71,8 @@ fn small(candidates: &[Candidate<'_>]) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::super::{Context, StrategyRegistry};
     use crate::Target;
     use crate::value::Value;
-
-    fn resolve(name: &str, values: Vec<Target>) -> Option<Value> {
-        let ds = deltas(values);
-        StrategyRegistry::default()
-            .get(name)
-            .unwrap()
-            .resolve(&candidates(&ds), &Context::new(ENTITY, PROP))
-    }
 
     #[test]
     fn most_frequent_under_both_names() {

@@ -190,6 +190,16 @@ pub(crate) mod test_support {
 
     /// The entity every test delta is filed under.
     pub const ENTITY: &str = "e";
+
+    /// `values` (one delta each, in order) resolved by the registered
+    /// strategy `name`.
+    pub fn resolve(name: &str, values: Vec<Target>) -> Option<crate::Value> {
+        let ds = deltas(values);
+        super::StrategyRegistry::default()
+            .get(name)
+            .unwrap()
+            .resolve(&candidates(&ds), &super::Context::new(ENTITY, PROP))
+    }
     /// The property every test delta is filed under.
     pub const PROP: &str = "p";
 

@@ -121,17 +121,8 @@ impl Strategy for Average {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
-    use super::super::{Context, StrategyRegistry};
     use crate::value::Value;
     use crate::{Number, Target};
-
-    fn resolve(name: &str, values: Vec<Target>) -> Option<Value> {
-        let ds = deltas(values);
-        StrategyRegistry::default()
-            .get(name)
-            .unwrap()
-            .resolve(&candidates(&ds), &Context::new(ENTITY, PROP))
-    }
 
     fn num(n: Option<Value>) -> Option<Number> {
         n.and_then(|v| v.as_number())

@@ -13,10 +13,13 @@
 //! routes (SSE, WebSocket) `long_lived: true` to exempt them from the
 //! request timeout. Several routes may share a path with different methods.
 
+pub mod deltas;
+pub mod entities;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod realtime;
+pub mod transactions;
 
 use std::any::Any;
 
@@ -64,6 +67,9 @@ pub const TABLES: &[&[Route]] = &[
     health::ROUTES,
     metrics::ROUTES,
     openapi::ROUTES,
+    deltas::ROUTES,
+    entities::ROUTES,
+    transactions::ROUTES,
     realtime::ROUTES,
 ];
 

@@ -5,7 +5,7 @@
 //! recording from anywhere in the crate is one line:
 //!
 //! ```
-//! rhizome::http::metrics::global().uptime_seconds.set(1.0);
+//! rhizome::metrics::global().uptime_seconds.set(1.0);
 //! ```
 //!
 //! To add a metric: add a public field to [`Metrics`], register it in
@@ -53,6 +53,14 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+/// Why a delta (or a batch) was refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectLabels {
+    /// `invalid` (did not decode or validate) or `conflict` (id taken by
+    /// other content).
+    pub reason: &'static str,
+}
+
 /// Labels of the build-info gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
@@ -65,6 +73,16 @@ type HistogramFn = fn() -> Histogram;
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~16 s, doubling.
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+fn size_histogram() -> Histogram {
+    // 1 .. 32768 deltas, doubling.
+    Histogram::new(exponential_buckets(1.0, 2.0, 16))
+}
+
+fn commit_histogram() -> Histogram {
+    // 50 µs .. ~1.6 s, doubling.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
 }
 
 /// Every metric of the node.
@@ -81,6 +99,23 @@ pub struct Metrics {
     pub http_connections: Gauge,
     /// `rhizome_uptime_seconds`: refreshed on every scrape.
     pub uptime_seconds: Gauge<f64, AtomicU64>,
+    /// `rhizome_deltas_stored_total`: deltas newly stored (not duplicates).
+    pub deltas_stored: Counter,
+    /// `rhizome_deltas_duplicate_total`: deltas received again (not stored again).
+    pub deltas_duplicate: Counter,
+    /// `rhizome_deltas_rejected_total{reason}`: deltas refused, by reason;
+    /// for a refused batch, the offending delta counts once.
+    pub deltas_rejected: Family<RejectLabels, Counter>,
+    /// `rhizome_store_bytes`: the store's size on disk (0 for memory).
+    pub store_bytes: Gauge,
+    /// `rhizome_last_seq`: the sequence number of the last stored delta.
+    pub last_seq: Gauge,
+    /// `rhizome_writer_group_batches`: batches per group commit.
+    pub writer_group_batches: Histogram,
+    /// `rhizome_writer_group_deltas`: deltas written per group commit.
+    pub writer_group_deltas: Histogram,
+    /// `rhizome_writer_commit_seconds`: time of one group commit's durable write.
+    pub writer_commit_seconds: Histogram,
 }
 
 impl Metrics {
@@ -126,8 +161,64 @@ impl Metrics {
             "Always 1; the labels describe the running build",
             build_info,
         );
+        let deltas_stored = Counter::default();
+        registry.register(
+            "deltas_stored",
+            "Deltas newly stored (duplicates excluded)",
+            deltas_stored.clone(),
+        );
+        let deltas_duplicate = Counter::default();
+        registry.register(
+            "deltas_duplicate",
+            "Deltas received that were already stored with the same content",
+            deltas_duplicate.clone(),
+        );
+        let deltas_rejected = Family::<RejectLabels, Counter>::default();
+        registry.register(
+            "deltas_rejected",
+            "Deltas refused, by reason (invalid, conflict)",
+            deltas_rejected.clone(),
+        );
+        let store_bytes = Gauge::default();
+        registry.register(
+            "store_bytes",
+            "Size of the store on disk in bytes (0 for the memory store)",
+            store_bytes.clone(),
+        );
+        let last_seq = Gauge::default();
+        registry.register(
+            "last_seq",
+            "Sequence number of the last stored delta",
+            last_seq.clone(),
+        );
+        let writer_group_batches = size_histogram();
+        registry.register(
+            "writer_group_batches",
+            "Batches taken into one group commit",
+            writer_group_batches.clone(),
+        );
+        let writer_group_deltas = size_histogram();
+        registry.register(
+            "writer_group_deltas",
+            "Deltas written by one group commit",
+            writer_group_deltas.clone(),
+        );
+        let writer_commit_seconds = commit_histogram();
+        registry.register(
+            "writer_commit_seconds",
+            "Time of one group commit's durable write",
+            writer_commit_seconds.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
+            deltas_stored,
+            deltas_duplicate,
+            deltas_rejected,
+            store_bytes,
+            last_seq,
+            writer_group_batches,
+            writer_group_deltas,
+            writer_commit_seconds,
             started: Instant::now(),
             http_requests,
             http_request_duration,
@@ -161,6 +252,15 @@ impl Default for Metrics {
 }
 
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+impl Metrics {
+    /// Counts `n` refused deltas with `reason` (`invalid` or `conflict`).
+    pub fn rejected(&self, reason: &'static str, n: u64) {
+        self.deltas_rejected
+            .get_or_create(&RejectLabels { reason })
+            .inc_by(n);
+    }
+}
 
 /// The process's metrics.
 pub fn global() -> &'static Metrics {

@@ -1,0 +1,218 @@
+//! Entities: `GET /api/entities`, `GET /api/hyperview/{id}` and `GET
+//! /api/view/{id}` (API.md §3). Reads go to the in-memory index under its
+//! read lock, which is released before the answer is serialised (hyperviews
+//! hold `Arc`s of the deltas).
+
+use std::sync::LazyLock;
+
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::on;
+use rhizome_crdt::codec::Format;
+use rhizome_crdt::{Hyperview, HyperviewOptions, StrategyRegistry, View, ViewOptions};
+use serde_json::{Value, json};
+
+use super::Route;
+use super::deltas::{as_of_param, as_of_parameter, format_param, format_parameter, write_deltas};
+use crate::http::json::json_response;
+use crate::http::query::QueryParams;
+use crate::http::{ApiError, AppState};
+
+/// Page size of `GET /api/entities` when `limit` is not given.
+pub const DEFAULT_ENTITIES_LIMIT: usize = 1000;
+/// Largest page of `GET /api/entities`; a larger `limit` is served as this.
+pub const MAX_ENTITIES_LIMIT: usize = 10_000;
+
+/// The strategies views are resolved with (the built-in ones).
+static STRATEGIES: LazyLock<StrategyRegistry> = LazyLock::new(StrategyRegistry::default);
+
+/// The routes of this module.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: Method::GET,
+        path: "/api/entities",
+        summary: "Ids of the entities with visible deltas, sorted, paged",
+        long_lived: false,
+        handler: |m| on(m, entities),
+        operation: || {
+            json!({
+                "parameters": [
+                    as_of_parameter(),
+                    {"name": "limit", "in": "query", "required": false, "description": "page size (default 1000, at most 10000)", "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "after", "in": "query", "required": false, "description": "continue after this id", "schema": {"type": "string"}}
+                ],
+                "responses": {"200": {"description": "A page of ids", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["ids"],
+                    "properties": {"ids": {"type": "array", "items": {"type": "string"}}}}}}}}
+            })
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/hyperview/{id}",
+        summary: "An entity's hyperview: per property, its visible deltas",
+        long_lived: false,
+        handler: |m| on(m, hyperview),
+        operation: || {
+            json!({
+                "parameters": [as_of_parameter(), format_parameter(), schema_parameter()],
+                "responses": {
+                    "200": {"description": "The hyperview", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["id", "properties"],
+                        "properties": {"id": {"type": "string"}, "properties": {"type": "object",
+                            "additionalProperties": {"type": "array", "items": {"$ref": "#/components/schemas/Delta"}}}}}}}},
+                    "404": {"description": "The entity does not exist (at as_of)"}}
+            })
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/view/{id}",
+        summary: "An entity's view: per property, the value its strategy resolves",
+        long_lived: false,
+        handler: |m| on(m, view),
+        operation: || {
+            json!({
+                "parameters": [
+                    as_of_parameter(),
+                    schema_parameter(),
+                    {"name": "strategy", "in": "query", "required": false, "description": "strategy of every property (default last-write-wins)", "schema": {"type": "string"}},
+                    {"name": "strategies", "in": "query", "required": false, "description": "per property: P:S,P2:S2", "schema": {"type": "string"}},
+                    {"name": "trusted", "in": "query", "required": false, "description": "priority list of trusted-author / trusted-system: a,b", "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "The view", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["id", "properties"],
+                        "properties": {"id": {"type": "string"}, "properties": {"type": "object"}}}}}},
+                    "404": {"description": "The entity does not exist (at as_of)"}}
+            })
+        },
+    },
+];
+
+fn schema_parameter() -> Value {
+    json!({"name": "schema", "in": "query", "required": false,
+        "description": "a registered schema's name (400 unknown_schema otherwise)", "schema": {"type": "string"}})
+}
+
+/// `schema=`: no schema can be registered yet, so any name is unknown.
+// MERGE: the schemas layer looks the name up here.
+fn refuse_schema(q: &QueryParams) -> Result<(), ApiError> {
+    match q.str("schema")? {
+        None => Ok(()),
+        Some(name) => Err(ApiError::bad_request(
+            "unknown_schema",
+            format!("no schema named {name:?} is registered"),
+        )
+        .with("schema", name)),
+    }
+}
+
+fn no_entity(id: &str) -> ApiError {
+    ApiError::not_found(format!("entity {id:?} does not exist (no visible delta)")).with("id", id)
+}
+
+async fn entities(State(state): State<AppState>, q: QueryParams) -> Result<Response, ApiError> {
+    q.deny_unknown(&["as_of", "limit", "after"])?;
+    let as_of = as_of_param(&q)?;
+    let limit = q.get_or("limit", DEFAULT_ENTITIES_LIMIT)?;
+    if limit == 0 {
+        return Err(ApiError::invalid_parameter("limit", "must be at least 1"));
+    }
+    let after = q.str("after")?;
+    let ids = state.node.read(|s| {
+        s.index
+            .entities(as_of, after, Some(limit.min(MAX_ENTITIES_LIMIT)))
+    });
+    let ids: Vec<&str> = ids.iter().map(|s| &**s).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"ids": ids}).to_string().into_bytes(),
+    ))
+}
+
+/// The hyperview of `id` as of `q`'s `as_of`, or 404.
+fn read_hyperview(state: &AppState, id: &str, q: &QueryParams) -> Result<Hyperview, ApiError> {
+    let options = HyperviewOptions::as_of(as_of_param(q)?);
+    let hv = state.node.read(|s| s.index.hyperview(id, &options));
+    if hv.exists() {
+        Ok(hv)
+    } else {
+        Err(no_entity(id))
+    }
+}
+
+/// Writes `{"id": ..., "properties": {P: [deltas]}}` (keys sorted).
+pub fn write_hyperview(out: &mut Vec<u8>, hv: &Hyperview, format: Format) -> Result<(), ApiError> {
+    let string = |out: &mut Vec<u8>, s: &str| {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    };
+    out.extend_from_slice(b"{\"id\":");
+    string(out, &hv.id);
+    out.extend_from_slice(b",\"properties\":{");
+    for (i, (property, deltas)) in hv.properties.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, property);
+        out.push(b':');
+        write_deltas(out, deltas.iter().map(|d| &**d), format)?;
+    }
+    out.extend_from_slice(b"}}");
+    Ok(())
+}
+
+async fn hyperview(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+) -> Result<Response, ApiError> {
+    q.deny_unknown(&["as_of", "format", "schema"])?;
+    let format = format_param(&q)?;
+    refuse_schema(&q)?;
+    let hv = read_hyperview(&state, &id, &q)?;
+    let mut body = Vec::with_capacity(256 * (1 + hv.properties.len()));
+    write_hyperview(&mut body, &hv, format)?;
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// View options from `strategy`, `strategies` and `trusted`, checked
+/// against the registry; errors name the parameter.
+fn view_options(q: &QueryParams) -> Result<rhizome_crdt::ViewResolver, ApiError> {
+    let (strategy, strategies) = (q.str("strategy")?, q.str("strategies")?);
+    let options =
+        ViewOptions::from_query(strategy, strategies, q.str("trusted")?).map_err(|e| match &e {
+            rhizome_crdt::Error::InvalidViewOption { option, .. } => {
+                ApiError::invalid_parameter(option, &e)
+            }
+            _ => ApiError::bad_request("invalid_parameter", e.to_string()),
+        })?;
+    options.resolver(&STRATEGIES).map_err(|e| match &e {
+        rhizome_crdt::Error::UnknownStrategy { name, .. } => {
+            let parameter = if strategy.is_some_and(|s| s.trim() == name) {
+                "strategy"
+            } else {
+                "strategies"
+            };
+            ApiError::invalid_parameter(parameter, &e).with("strategy", name.as_str())
+        }
+        _ => ApiError::bad_request("invalid_parameter", e.to_string()),
+    })
+}
+
+async fn view(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    q: QueryParams,
+) -> Result<Response, ApiError> {
+    q.deny_unknown(&["as_of", "schema", "strategy", "strategies", "trusted"])?;
+    let resolver = view_options(&q)?;
+    refuse_schema(&q)?;
+    let hv = read_hyperview(&state, &id, &q)?;
+    let view: View = resolver.resolve(&hv);
+    let body = serde_json::to_vec(&view)
+        .map_err(|e| ApiError::internal(format!("cannot serialise a view: {e}")))?;
+    Ok(json_response(StatusCode::OK, body))
+}

@@ -1,0 +1,322 @@
+//! The messages of the reconciliation protocol and their wire format
+//! (postcard; `docs/sync-protocol.md` describes every field).
+//!
+//! A message covers the whole key space with consecutive ranges: the first
+//! starts at [`Bound::start`], each ends at its `upper` bound, the next starts
+//! there, and anything after the last range is implicitly [`Payload::Skip`].
+//! Bound and key times are sent as differences from the previous time, so a
+//! bound costs a few bytes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fingerprint::Fingerprint;
+use crate::key::{Bound, Key};
+
+/// The wire format version this crate speaks (the first byte of every
+/// message).
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// One message of a reconciliation: ranges to compare, and the keys the
+/// sender asks the receiver for.
+///
+/// Messages are made by a [`Reconciler`](crate::Reconciler) or decoded from
+/// bytes; the invariants (bounds increasing, listed keys inside their range
+/// and sorted) hold for both.
+///
+/// ```
+/// use rhizome_sync::{Config, FingerprintTree, Key, Message, Reconciler};
+/// let tree = FingerprintTree::from_entries(vec![(Key::new(1, "a"), [1; 32])]);
+/// let message = Reconciler::new(Config::default())?.initiate(&tree);
+/// let bytes = message.encode();
+/// assert_eq!(bytes[0], rhizome_sync::PROTOCOL_VERSION);
+/// assert_eq!(Message::decode(&bytes)?, message);
+/// # Ok::<(), rhizome_sync::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Message {
+    ranges: Vec<RangeMessage>,
+    want: Vec<Key>,
+}
+
+/// One range of a [`Message`]: from the previous range's upper bound (or the
+/// start) to `upper`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RangeMessage {
+    /// Where the range ends (exclusive).
+    pub upper: Bound,
+    /// What the sender says about it.
+    pub payload: Payload,
+}
+
+/// What a message says about one range.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Payload {
+    /// Nothing to do here: the range already agrees, or was settled.
+    Skip,
+    /// The sender's fingerprint of its items in the range.
+    Fingerprint(Fingerprint),
+    /// Every key the sender has in the range (sent when there are few).
+    ItemList(Vec<Key>),
+}
+
+impl Message {
+    /// The ranges, in order.
+    pub fn ranges(&self) -> &[RangeMessage] {
+        &self.ranges
+    }
+
+    /// Keys the sender lacks and asks the receiver for (the receiver listed
+    /// them in an earlier [`Payload::ItemList`]).
+    pub fn want(&self) -> &[Key] {
+        &self.want
+    }
+
+    /// A terminal message has no range left to compare: the receiver only
+    /// acts on [`want`](Self::want) and does not reply.
+    pub fn is_terminal(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// The message as postcard bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut prev_time = 0u64;
+        let mut ranges = Vec::with_capacity(self.ranges.len());
+        for range in &self.ranges {
+            let lower_time = prev_time;
+            let upper = match &range.upper {
+                Bound::End => WireBound {
+                    time: 0,
+                    prefix: Vec::new(),
+                },
+                Bound::At { time, prefix } => {
+                    // Bounds increase, so the difference is never negative.
+                    let wire = WireBound {
+                        time: time.saturating_sub(prev_time).saturating_add(1),
+                        prefix: prefix.to_vec(),
+                    };
+                    prev_time = *time;
+                    wire
+                }
+            };
+            let payload = match &range.payload {
+                Payload::Skip => WirePayload::Skip,
+                Payload::Fingerprint(fp) => WirePayload::Fingerprint(fp.0),
+                Payload::ItemList(keys) => WirePayload::ItemList(encode_keys(keys, lower_time)),
+            };
+            ranges.push(WireRange { upper, payload });
+        }
+        let wire = WireMessage {
+            version: PROTOCOL_VERSION,
+            ranges,
+            want: encode_keys(&self.want, 0),
+        };
+        // Serialising plain structs into a Vec cannot fail.
+        postcard::to_allocvec(&wire).unwrap_or_default()
+    }
+
+    /// Decodes and checks a message: a known version, bounds strictly
+    /// increasing (only the last may be `End`), listed keys sorted and
+    /// inside their range, wanted keys sorted.
+    pub fn decode(bytes: &[u8]) -> Result<Message> {
+        let wire: WireMessage = postcard::from_bytes(bytes)?;
+        if wire.version != PROTOCOL_VERSION {
+            return Err(Error::Malformed("unknown protocol version"));
+        }
+        let mut ranges = Vec::with_capacity(wire.ranges.len());
+        let mut lower = Bound::start();
+        let mut prev_time = 0u64;
+        for range in wire.ranges {
+            if lower == Bound::End {
+                return Err(Error::Malformed("a range after the end bound"));
+            }
+            let upper = if range.upper.time == 0 {
+                if !range.upper.prefix.is_empty() {
+                    return Err(Error::Malformed("the end bound has an id prefix"));
+                }
+                Bound::End
+            } else {
+                let time = prev_time
+                    .checked_add(range.upper.time - 1)
+                    .ok_or(Error::Malformed("bound time overflows"))?;
+                Bound::At {
+                    time,
+                    prefix: range.upper.prefix.into(),
+                }
+            };
+            if upper <= lower {
+                return Err(Error::Malformed("range bounds not increasing"));
+            }
+            let payload = match range.payload {
+                WirePayload::Skip => Payload::Skip,
+                WirePayload::Fingerprint(fp) => Payload::Fingerprint(Fingerprint(fp)),
+                WirePayload::ItemList(keys) => {
+                    let lower_time = lower.time().unwrap_or(0);
+                    let keys = decode_keys(keys, lower_time)?;
+                    let inside = keys
+                        .iter()
+                        .all(|key| !lower.is_after(key) && upper.is_after(key));
+                    if !inside {
+                        return Err(Error::Malformed("a listed key outside its range"));
+                    }
+                    Payload::ItemList(keys)
+                }
+            };
+            if let Some(time) = upper.time() {
+                prev_time = time;
+            }
+            lower = upper.clone();
+            ranges.push(RangeMessage { upper, payload });
+        }
+        Ok(Message {
+            ranges,
+            want: decode_keys(wire.want, 0)?,
+        })
+    }
+}
+
+fn encode_keys(keys: &[Key], mut prev_time: u64) -> Vec<WireKey> {
+    keys.iter()
+        .map(|key| {
+            let wire = WireKey {
+                time: key.time().saturating_sub(prev_time),
+                id: key.id().to_vec(),
+            };
+            prev_time = key.time();
+            wire
+        })
+        .collect()
+}
+
+fn decode_keys(wire: Vec<WireKey>, mut prev_time: u64) -> Result<Vec<Key>> {
+    let mut keys: Vec<Key> = Vec::with_capacity(wire.len());
+    for key in wire {
+        let time = prev_time
+            .checked_add(key.time)
+            .ok_or(Error::Malformed("key time overflows"))?;
+        let key = Key::new(time, key.id);
+        if keys.last().is_some_and(|last| *last >= key) {
+            return Err(Error::Malformed("keys not strictly increasing"));
+        }
+        prev_time = time;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Builds a reply: merges consecutive skips, drops trailing ones, and keeps
+/// a running upper estimate of the encoded size.
+#[derive(Default)]
+pub(crate) struct MessageBuilder {
+    message: Message,
+    /// Non-skip ranges pushed so far.
+    work: usize,
+    estimate: usize,
+}
+
+/// The most bytes a varint-encoded u64 or a length prefix takes.
+const VARINT_MAX: usize = 10;
+
+impl MessageBuilder {
+    pub(crate) fn push(&mut self, upper: Bound, payload: Payload) {
+        let skip = matches!(payload, Payload::Skip);
+        if skip
+            && let Some(last) = self.message.ranges.last_mut()
+            && matches!(last.payload, Payload::Skip)
+        {
+            last.upper = upper;
+            return;
+        }
+        self.estimate += 1 + bound_estimate(&upper);
+        match &payload {
+            Payload::Skip => {}
+            Payload::Fingerprint(_) => self.estimate += 16,
+            Payload::ItemList(keys) => self.estimate += keys_estimate(keys),
+        }
+        if !skip {
+            self.work += 1;
+        }
+        self.message.ranges.push(RangeMessage { upper, payload });
+    }
+
+    pub(crate) fn want(&mut self, keys: &[Key]) {
+        self.estimate += keys_estimate(keys);
+        self.message.want.extend_from_slice(keys);
+    }
+
+    /// Whether any non-skip range was pushed.
+    pub(crate) fn has_work(&self) -> bool {
+        self.work > 0
+    }
+
+    /// An upper estimate of the encoded size so far.
+    pub(crate) fn estimate(&self) -> usize {
+        self.estimate
+    }
+
+    pub(crate) fn finish(mut self) -> Message {
+        while self
+            .message
+            .ranges
+            .last()
+            .is_some_and(|last| matches!(last.payload, Payload::Skip))
+        {
+            self.message.ranges.pop();
+        }
+        self.message.want.sort();
+        self.message.want.dedup();
+        self.message
+    }
+}
+
+fn bound_estimate(bound: &Bound) -> usize {
+    match bound {
+        Bound::End => 2,
+        Bound::At { prefix, .. } => 2 * VARINT_MAX + prefix.len(),
+    }
+}
+
+fn keys_estimate(keys: &[Key]) -> usize {
+    VARINT_MAX
+        + keys
+            .iter()
+            .map(|k| 2 * VARINT_MAX + k.id().len())
+            .sum::<usize>()
+}
+
+// The wire structs: what postcard writes, field by field.
+
+#[derive(Serialize, Deserialize)]
+struct WireMessage {
+    version: u8,
+    ranges: Vec<WireRange>,
+    want: Vec<WireKey>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireRange {
+    upper: WireBound,
+    payload: WirePayload,
+}
+
+/// `time` is 0 for the end bound, else 1 + (time − previous bound's time).
+#[derive(Serialize, Deserialize)]
+struct WireBound {
+    time: u64,
+    prefix: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WirePayload {
+    Skip,
+    Fingerprint([u8; 16]),
+    ItemList(Vec<WireKey>),
+}
+
+/// `time` is the difference from the previous key's time (the first key of a
+/// list: from its range's lower bound, or 0 in `want`).
+#[derive(Serialize, Deserialize)]
+struct WireKey {
+    time: u64,
+    id: Vec<u8>,
+}
