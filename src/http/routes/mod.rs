@@ -18,6 +18,7 @@ pub mod entities;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod schemas;
 pub mod transactions;
 
 use std::any::Any;
@@ -68,6 +69,7 @@ pub const TABLES: &[&[Route]] = &[
     openapi::ROUTES,
     deltas::ROUTES,
     entities::ROUTES,
+    schemas::ROUTES,
     transactions::ROUTES,
 ];
 

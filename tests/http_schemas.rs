@@ -1,0 +1,287 @@
+//! Schemas, schema views and queries through the HTTP API (API.md §2
+//! "Schemas", §3) against a real server on a free port.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use rhizome::config::Config;
+use rhizome::http::{self, AppState, Limits, RunningServer, Server};
+use rhizome::node::Node;
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------- client
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Asserts status and error code; returns the `error` object.
+    fn error(&self, status: u16, code: &str) -> Value {
+        let body = self.json();
+        assert_eq!(self.status, status, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        body["error"].clone()
+    }
+
+    fn ok(&self, status: u16) -> Value {
+        let body = self.json();
+        assert_eq!(self.status, status, "{body}");
+        body
+    }
+}
+
+/// One request on a fresh connection that the server closes after it.
+fn request(addr: SocketAddr, method: &str, path: &str, ct: Option<&str>, body: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if let Some(ct) = ct {
+        head.push_str(&format!("content-type: {ct}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413) before reading the whole body.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut body = raw[end + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let i = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let n =
+                usize::from_str_radix(std::str::from_utf8(&rest[..i]).unwrap().trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[i + 2..i + 2 + n]);
+            rest = &rest[i + 2 + n + 2..];
+        }
+        body = out;
+    }
+    Reply { status, body }
+}
+
+fn get(addr: SocketAddr, path: &str) -> Reply {
+    request(addr, "GET", path, None, b"")
+}
+
+fn post(addr: SocketAddr, path: &str, body: &Value) -> Reply {
+    post_raw(addr, path, body.to_string().as_bytes())
+}
+
+fn post_raw(addr: SocketAddr, path: &str, body: &[u8]) -> Reply {
+    request(addr, "POST", path, Some("application/json"), body)
+}
+
+// ---------------------------------------------------- in-process server
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+}
+
+struct TestServer {
+    runtime: tokio::runtime::Runtime,
+    server: Option<RunningServer>,
+    addr: SocketAddr,
+}
+
+impl TestServer {
+    fn start() -> TestServer {
+        let limits = Limits {
+            max_body_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(async {
+            let config =
+                Cli::try_parse_from(["rhizome", "--storage", "memory", "--host-id", "test-node"])
+                    .unwrap()
+                    .config;
+            let node = Arc::new(Node::start(config).await.unwrap());
+            let app = http::router(AppState::new(node), &limits);
+            Server::bind("127.0.0.1:0".parse().unwrap(), &limits, app)
+                .await
+                .unwrap()
+                .spawn()
+        });
+        let addr = server.local_addr();
+        TestServer {
+            runtime,
+            server: Some(server),
+            addr,
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            let _ = self.runtime.block_on(s.shutdown());
+        }
+    }
+}
+
+fn put(addr: SocketAddr, path: &str, body: &Value) -> Reply {
+    request(
+        addr,
+        "PUT",
+        path,
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    )
+}
+
+fn delta(id: &str, t: u64, entity: &str, prop: &str, value: Value) -> Value {
+    json!({"id": id, "timeCreated": t, "host": "h1", "creator": "alice", "pointers": [
+        {"localContext": "entity", "target": entity, "targetContext": prop},
+        {"localContext": prop, "target": value}]})
+}
+
+/// A delta from `entity`.`prop` to the entity `target` (seen from it as `back`).
+fn link(id: &str, t: u64, entity: &str, prop: &str, target: &str, back: &str) -> Value {
+    json!({"id": id, "timeCreated": t, "host": "h1", "creator": "alice", "pointers": [
+        {"localContext": "entity", "target": entity, "targetContext": prop},
+        {"localContext": prop, "target": target, "targetContext": back}]})
+}
+
+fn store(addr: SocketAddr, deltas: &[Value]) {
+    post(addr, "/api/deltas", &json!(deltas)).ok(201);
+}
+
+// --------------------------------------------------------------- schemas
+
+#[test]
+fn schemas_register_list_read_and_refuse() {
+    let s = TestServer::start();
+    let a = s.addr;
+    // Data is not schemas.
+    store(
+        a,
+        &[
+            delta("d1", 1000, "p1", "name", json!("Ridley")),
+            link("d2", 1000, "m1", "director", "p1", "directed"),
+        ],
+    );
+    assert_eq!(get(a, "/api/schemas").ok(200), json!({"schemas": []}));
+    get(a, "/api/schemas/Person").error(404, "not_found");
+    let person = json!({"name": "Person", "select": "by-target-context", "contexts": ["name"]});
+    let r = put(a, "/api/schemas/Person", &person).ok(201);
+    assert_eq!(
+        r,
+        json!({"name": "Person", "select": "by-target-context", "contexts": ["name"], "max_depth": 3})
+    );
+    assert_eq!(get(a, "/api/schemas/Person").ok(200), r);
+    assert_eq!(
+        get(a, "/api/schemas").ok(200),
+        json!({"schemas": ["Person"]})
+    );
+    // The registration is a delta: in the feed, on `_schema/Person`.
+    let feed = get(a, "/api/deltas?entity=_schema/Person").ok(200);
+    assert_eq!(feed["deltas"].as_array().unwrap().len(), 1);
+
+    // Bad shape, unknown select, unknown schema named, name != path.
+    let e = put(a, "/api/schemas/X", &json!({"name": "X"})).error(422, "invalid_schema");
+    assert_eq!(e["field"], "select");
+    let e = put(
+        a,
+        "/api/schemas/X",
+        &json!({"name": "X", "select": "by-magic"}),
+    )
+    .error(422, "invalid_schema");
+    assert_eq!(e["field"], "select");
+    let e = put(
+        a,
+        "/api/schemas/X",
+        &json!({"name": "X", "select": "by-target-context", "transform": {"p": {"schema": "Nope"}}}),
+    )
+    .error(422, "invalid_schema");
+    assert_eq!(e["schema"], "Nope");
+    let e = put(
+        a,
+        "/api/schemas/Y",
+        &json!({"name": "X", "select": "by-target-context"}),
+    )
+    .error(422, "invalid_schema");
+    assert_eq!(e["field"], "name");
+    put(a, "/api/schemas/X", &json!(["not", "an", "object"])).error(422, "invalid_schema");
+    assert_eq!(
+        get(a, "/api/schemas").ok(200),
+        json!({"schemas": ["Person"]})
+    );
+
+    // Cycles are named.
+    let movie = json!({"name": "Movie", "select": "by-target-context",
+        "transform": {"director": {"schema": "Person"}}});
+    put(a, "/api/schemas/Movie", &movie).ok(201);
+    let person_cyclic = json!({"name": "Person", "select": "by-target-context",
+        "transform": {"directed": {"schema": "Movie"}}});
+    let e = put(a, "/api/schemas/Person", &person_cyclic).error(422, "invalid_schema");
+    assert_eq!(e["cycle"], "Person -> Movie -> Person", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("Person -> Movie -> Person")
+    );
+    let self_cycle = json!({"name": "Person", "select": "by-target-context",
+        "transform": {"friend": {"schema": "Person"}}});
+    let e = put(a, "/api/schemas/Person", &self_cycle).error(422, "invalid_schema");
+    assert_eq!(e["cycle"], "Person -> Person");
+}
+
+#[test]
+fn schemas_as_of_a_time_and_replacement() {
+    let s = TestServer::start();
+    let a = s.addr;
+    let v1 = json!({"name": "P", "select": "by-target-context", "contexts": ["name"]});
+    put(a, "/api/schemas/P", &v1).ok(201);
+    // Registered "now": as of long ago there was none.
+    assert_eq!(
+        get(a, "/api/schemas?as_of=1000").ok(200),
+        json!({"schemas": []})
+    );
+    get(a, "/api/schemas/P?as_of=1000").error(404, "not_found");
+    let t1 = get(a, "/api/deltas?entity=_schema/P").ok(200)["deltas"][0]["timeCreated"]
+        .as_u64()
+        .unwrap();
+    // Replaced at once (the same millisecond is fine: the new one sorts later).
+    let v2 = json!({"name": "P", "select": "by-target-context", "contexts": ["age"]});
+    put(a, "/api/schemas/P", &v2).ok(201);
+    assert_eq!(get(a, "/api/schemas/P").ok(200)["contexts"], json!(["age"]));
+    assert_eq!(
+        get(a, &format!("/api/schemas/P?as_of={t1}")).ok(200)["contexts"],
+        json!(["name"])
+    );
+    get(a, "/api/schemas?as_of=0").error(400, "invalid_parameter");
+}
