@@ -285,3 +285,125 @@ fn schemas_as_of_a_time_and_replacement() {
     );
     get(a, "/api/schemas?as_of=0").error(400, "invalid_parameter");
 }
+
+// ------------------------------------------------------ views under schemas
+
+/// Movie m1 (title, year, director → p1), Person p1 (name), schemas
+/// Person (name) and Movie (title, director → Person).
+fn movie_graph(a: SocketAddr) {
+    store(
+        a,
+        &[
+            delta("n1", 1000, "p1", "name", json!("Ridley")),
+            delta("n2", 1000, "p1", "born", json!(1937)),
+            delta("t1", 1000, "m1", "title", json!("Alien")),
+            delta("y1", 1000, "m1", "year", json!(1979)),
+            link("l1", 1000, "m1", "director", "p1", "directed"),
+            delta("t2", 1000, "m2", "year", json!(1986)),
+        ],
+    );
+    put(
+        a,
+        "/api/schemas/Person",
+        &json!({"name": "Person", "select": "by-target-context", "contexts": ["name"]}),
+    )
+    .ok(201);
+    put(
+        a,
+        "/api/schemas/Movie",
+        &json!({"name": "Movie", "select": "by-target-context", "contexts": ["title", "director"],
+            "transform": {"director": {"schema": "Person"}}}),
+    )
+    .ok(201);
+}
+
+#[test]
+fn views_and_hyperviews_expand_nested_entities_under_a_schema() {
+    let s = TestServer::start();
+    let a = s.addr;
+    movie_graph(a);
+    assert_eq!(
+        get(a, "/api/view/m1?schema=Movie").ok(200),
+        json!({"id": "m1", "properties": {"title": "Alien",
+            "director": {"id": "p1", "properties": {"name": "Ridley"}}}})
+    );
+    // Without a schema: no projection, no expansion.
+    assert_eq!(
+        get(a, "/api/view/m1").ok(200)["properties"]["director"],
+        json!({"id": "p1"})
+    );
+    let hv = get(a, "/api/hyperview/m1?schema=Movie").ok(200);
+    assert_eq!(
+        hv["properties"]["director"][0]["pointers"][0],
+        json!({"localContext": "director", "targetContext": "directed",
+            "target": {"id": "p1", "properties": {"name": [
+                {"id": "n1", "timeCreated": 1000, "host": "h1", "creator": "alice", "pointers": [
+                    {"localContext": "entity", "target": "p1", "targetContext": "name"},
+                    {"localContext": "name", "target": "Ridley"}]}]}}})
+    );
+    assert!(hv["properties"].get("year").is_none());
+    let r = get(a, "/api/hyperview/m1?schema=Movie&format=rhizomedb").ok(200);
+    assert_eq!(
+        r["properties"]["director"][0]["pointers"][0]["target"]["properties"]["name"][0]["id"],
+        "n1"
+    );
+    let e = get(a, "/api/hyperview/m1?schema=Movie&format=v2").error(400, "not_expressible");
+    assert_eq!(e["id"], "l1");
+    // A schema hyperview without expansion is fine in v2.
+    get(a, "/api/hyperview/p1?schema=Person&format=v2").ok(200);
+
+    // Unknown schema, missing entity, empty projection.
+    let e = get(a, "/api/view/m1?schema=Nope").error(400, "unknown_schema");
+    assert_eq!(e["schema"], "Nope");
+    get(a, "/api/hyperview/m1?schema=Nope").error(400, "unknown_schema");
+    get(a, "/api/view/nobody?schema=Movie").error(404, "not_found");
+    get(a, "/api/view/m2?schema=Movie").error(404, "not_found");
+    get(a, "/api/hyperview/m2?schema=Movie").error(404, "not_found");
+    get(a, "/api/view/m1?schema_as_of=5").error(400, "invalid_parameter");
+
+    // Expansion at the query's as_of: before the director's name, the
+    // nested entity exists (the link is a delta on it) with nothing under
+    // the schema's projection.
+    store(
+        a,
+        &[
+            delta("n0", 500, "m3", "title", json!("Early")),
+            link("l3", 500, "m3", "director", "p1", "directed"),
+        ],
+    );
+    assert_eq!(
+        get(a, "/api/view/m3?schema=Movie&as_of=600").ok(200),
+        json!({"id": "m3", "properties": {"title": "Early",
+            "director": {"id": "p1", "properties": {}}}})
+    );
+    assert_eq!(
+        get(a, "/api/view/m3?schema=Movie").ok(200)["properties"]["director"]["properties"],
+        json!({"name": "Ridley"})
+    );
+}
+
+#[test]
+fn schema_as_of_selects_an_older_definition() {
+    let s = TestServer::start();
+    let a = s.addr;
+    movie_graph(a);
+    let t = get(a, "/api/deltas?entity=_schema/Person").ok(200)["deltas"][0]["timeCreated"]
+        .as_u64()
+        .unwrap();
+    put(
+        a,
+        "/api/schemas/Person",
+        &json!({"name": "Person", "select": "by-target-context", "contexts": ["born"]}),
+    )
+    .ok(201);
+    assert_eq!(
+        get(a, "/api/view/p1?schema=Person").ok(200)["properties"],
+        json!({"born": 1937})
+    );
+    assert_eq!(
+        get(a, &format!("/api/view/p1?schema=Person&schema_as_of={t}")).ok(200)["properties"],
+        json!({"name": "Ridley"})
+    );
+    // Before any registration the schema is unknown.
+    get(a, "/api/view/p1?schema=Person&schema_as_of=1").error(400, "unknown_schema");
+}

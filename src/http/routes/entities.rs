@@ -10,7 +10,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::on;
 use rhizome_crdt::codec::Format;
-use rhizome_crdt::{Hyperview, HyperviewOptions, StrategyRegistry, View, ViewOptions};
+use rhizome_crdt::schema::{Expander, SchemaRegistry};
+use rhizome_crdt::{Hyperview, HyperviewOptions, StrategyRegistry, Timestamp, View, ViewOptions};
 use serde_json::{Value, json};
 
 use super::Route;
@@ -56,13 +57,13 @@ pub const ROUTES: &[Route] = &[
         handler: |m| on(m, hyperview),
         operation: || {
             json!({
-                "parameters": [as_of_parameter(), format_parameter(), schema_parameter()],
+                "parameters": [as_of_parameter(), format_parameter(), schema_parameter(), schema_as_of_parameter()],
                 "responses": {
                     "200": {"description": "The hyperview", "content": {"application/json": {"schema": {
                         "type": "object", "required": ["id", "properties"],
                         "properties": {"id": {"type": "string"}, "properties": {"type": "object",
                             "additionalProperties": {"type": "array", "items": {"$ref": "#/components/schemas/Delta"}}}}}}}},
-                    "404": {"description": "The entity does not exist (at as_of)"}}
+                    "404": {"description": "The entity does not exist (at as_of), or the schema's projection leaves nothing"}}
             })
         },
     },
@@ -77,6 +78,7 @@ pub const ROUTES: &[Route] = &[
                 "parameters": [
                     as_of_parameter(),
                     schema_parameter(),
+                    schema_as_of_parameter(),
                     {"name": "strategy", "in": "query", "required": false, "description": "strategy of every property (default last-write-wins)", "schema": {"type": "string"}},
                     {"name": "strategies", "in": "query", "required": false, "description": "per property: P:S,P2:S2", "schema": {"type": "string"}},
                     {"name": "trusted", "in": "query", "required": false, "description": "priority list of trusted-author / trusted-system: a,b", "schema": {"type": "string"}}
@@ -85,7 +87,7 @@ pub const ROUTES: &[Route] = &[
                     "200": {"description": "The view", "content": {"application/json": {"schema": {
                         "type": "object", "required": ["id", "properties"],
                         "properties": {"id": {"type": "string"}, "properties": {"type": "object"}}}}}},
-                    "404": {"description": "The entity does not exist (at as_of)"}}
+                    "404": {"description": "The entity does not exist (at as_of), or the schema's projection leaves nothing"}}
             })
         },
     },
@@ -96,16 +98,39 @@ fn schema_parameter() -> Value {
         "description": "a registered schema's name (400 unknown_schema otherwise)", "schema": {"type": "string"}})
 }
 
-/// `schema=`: no schema can be registered yet, so any name is unknown.
-// MERGE: the schemas layer looks the name up here.
-fn refuse_schema(q: &QueryParams) -> Result<(), ApiError> {
+fn schema_as_of_parameter() -> Value {
+    json!({"name": "schema_as_of", "in": "query", "required": false,
+        "description": "with schema: the schema's definition as of this time (ms; default: the current one)",
+        "schema": {"type": "integer", "minimum": 1}})
+}
+
+/// `schema=` and `schema_as_of=`: the schema's name and the registry it is
+/// looked up in (as of `schema_as_of`, default now), read from `index`.
+fn schema_param(q: &QueryParams) -> Result<Option<(String, Option<Timestamp>)>, ApiError> {
+    let schema_as_of = q
+        .get::<u64>("schema_as_of")?
+        .map(|ms| Timestamp::new(ms).map_err(|e| ApiError::invalid_parameter("schema_as_of", e)))
+        .transpose()?;
     match q.str("schema")? {
-        None => Ok(()),
-        Some(name) => Err(ApiError::bad_request(
+        Some(name) => Ok(Some((name.to_owned(), schema_as_of))),
+        None if schema_as_of.is_some() => Err(ApiError::invalid_parameter(
+            "schema_as_of",
+            "is only meaningful with schema",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// 400 `unknown_schema` for [`rhizome_crdt::Error::UnknownSchema`]; other
+/// errors of an expansion are the delta errors (`not_expressible`).
+pub(crate) fn expansion_error(e: &rhizome_crdt::Error) -> ApiError {
+    match e {
+        rhizome_crdt::Error::UnknownSchema { name } => ApiError::bad_request(
             "unknown_schema",
             format!("no schema named {name:?} is registered"),
         )
-        .with("schema", name)),
+        .with("schema", name.as_str()),
+        _ => ApiError::from_delta_error(e),
     }
 }
 
@@ -169,9 +194,23 @@ async fn hyperview(
     Path(id): Path<String>,
     q: QueryParams,
 ) -> Result<Response, ApiError> {
-    q.deny_unknown(&["as_of", "format", "schema"])?;
+    q.deny_unknown(&["as_of", "format", "schema", "schema_as_of"])?;
     let format = format_param(&q)?;
-    refuse_schema(&q)?;
+    if let Some((schema, schema_as_of)) = schema_param(&q)? {
+        let as_of = as_of_param(&q)?;
+        let expanded = state.node.read(|s| {
+            let registry = SchemaRegistry::from_set(&s.index, schema_as_of);
+            Expander::new(&s.index, &registry, as_of).hyperview(&id, &schema)
+        });
+        let hv = expanded
+            .map_err(|e| expansion_error(&e))?
+            .ok_or_else(|| no_entity(&id))?
+            .value;
+        let json = hv.json(format).map_err(|e| expansion_error(&e))?;
+        let body = serde_json::to_vec(&json)
+            .map_err(|e| ApiError::internal(format!("cannot serialise a hyperview: {e}")))?;
+        return Ok(json_response(StatusCode::OK, body));
+    }
     let hv = read_hyperview(&state, &id, &q)?;
     let mut body = Vec::with_capacity(256 * (1 + hv.properties.len()));
     write_hyperview(&mut body, &hv, format)?;
@@ -207,11 +246,29 @@ async fn view(
     Path(id): Path<String>,
     q: QueryParams,
 ) -> Result<Response, ApiError> {
-    q.deny_unknown(&["as_of", "schema", "strategy", "strategies", "trusted"])?;
+    q.deny_unknown(&[
+        "as_of",
+        "schema",
+        "schema_as_of",
+        "strategy",
+        "strategies",
+        "trusted",
+    ])?;
     let resolver = view_options(&q)?;
-    refuse_schema(&q)?;
-    let hv = read_hyperview(&state, &id, &q)?;
-    let view: View = resolver.resolve(&hv);
+    let view: View = match schema_param(&q)? {
+        Some((schema, schema_as_of)) => {
+            let as_of = as_of_param(&q)?;
+            let expanded = state.node.read(|s| {
+                let registry = SchemaRegistry::from_set(&s.index, schema_as_of);
+                Expander::new(&s.index, &registry, as_of).view(&id, Some(&schema), &resolver)
+            });
+            expanded
+                .map_err(|e| expansion_error(&e))?
+                .ok_or_else(|| no_entity(&id))?
+                .value
+        }
+        None => resolver.resolve(&read_hyperview(&state, &id, &q)?),
+    };
     let body = serde_json::to_vec(&view)
         .map_err(|e| ApiError::internal(format!("cannot serialise a view: {e}")))?;
     Ok(json_response(StatusCode::OK, body))
