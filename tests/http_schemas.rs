@@ -407,3 +407,88 @@ fn schema_as_of_selects_an_older_definition() {
     // Before any registration the schema is unknown.
     get(a, "/api/view/p1?schema=Person&schema_as_of=1").error(400, "unknown_schema");
 }
+
+// ----------------------------------------------------------------- query
+
+#[test]
+fn query_filters_views_under_a_schema_sorted_by_id() {
+    let s = TestServer::start();
+    let a = s.addr;
+    movie_graph(a);
+    store(
+        a,
+        &[
+            delta("a1", 1000, "u3", "age", json!(45)),
+            delta("a2", 1000, "u1", "age", json!(25)),
+            delta("a3", 1000, "u2", "age", json!(35)),
+            delta("a4", 3000, "u1", "age", json!(50)),
+        ],
+    );
+    let ids = |r: &Value| -> Vec<String> {
+        r["views"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let over_30 = json!({">": [{"var": "properties.age"}, 30]});
+    let r = post(a, "/api/query", &json!({"filter": over_30})).ok(200);
+    assert_eq!(ids(&r), ["u1", "u2", "u3"]);
+    assert_eq!(
+        r["views"][0],
+        json!({"id": "u1", "properties": {"age": 50}})
+    );
+    // As of a time, with ids and a limit.
+    let r = post(a, "/api/query", &json!({"filter": over_30, "as_of": 2000})).ok(200);
+    assert_eq!(ids(&r), ["u2", "u3"]);
+    let r = post(
+        a,
+        "/api/query",
+        &json!({"filter": over_30, "ids": ["u3", "u1"]}),
+    )
+    .ok(200);
+    assert_eq!(ids(&r), ["u1", "u3"]);
+    let r = post(a, "/api/query", &json!({"filter": over_30, "limit": 1})).ok(200);
+    assert_eq!(ids(&r), ["u1"]);
+    // Under a schema, nested views included, the filter sees them.
+    let by_director = json!({"==": [{"var": "properties.director.properties.name"}, "Ridley"]});
+    let r = post(
+        a,
+        "/api/query",
+        &json!({"schema": "Movie", "filter": by_director}),
+    )
+    .ok(200);
+    assert_eq!(
+        r,
+        json!({"views": [{"id": "m1", "properties": {"title": "Alien",
+            "director": {"id": "p1", "properties": {"name": "Ridley"}}}}]})
+    );
+    let r = post(
+        a,
+        "/api/query",
+        &json!({"strategy": "first-write-wins", "ids": ["u1"]}),
+    )
+    .ok(200);
+    assert_eq!(r["views"][0]["properties"]["age"], 25);
+
+    // Refusals.
+    let e = post(
+        a,
+        "/api/query",
+        &json!({"filter": {"and": [true, {"regex": [1]}]}}),
+    )
+    .error(400, "invalid_filter");
+    assert_eq!(e["operator"], "regex");
+    assert!(e["message"].as_str().unwrap().contains("regex"));
+    let e = post(a, "/api/query", &json!({"schema": "Nope"})).error(400, "unknown_schema");
+    assert_eq!(e["schema"], "Nope");
+    let many: Vec<String> = (0..10_001).map(|i| format!("e{i}")).collect();
+    let e = post(a, "/api/query", &json!({"ids": many})).error(400, "invalid_body");
+    assert_eq!(e["field"], "ids");
+    post(a, "/api/query", &json!({"limit": 0})).error(400, "invalid_body");
+    post(a, "/api/query", &json!({"as_of": 0})).error(400, "invalid_body");
+    post(a, "/api/query", &json!({"colour": "red"})).error(400, "invalid_body");
+    let e = post(a, "/api/query", &json!({"strategy": "nope"})).error(400, "invalid_parameter");
+    assert_eq!(e["parameter"], "strategy");
+}

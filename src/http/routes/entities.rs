@@ -220,14 +220,23 @@ async fn hyperview(
 /// View options from `strategy`, `strategies` and `trusted`, checked
 /// against the registry; errors name the parameter.
 fn view_options(q: &QueryParams) -> Result<rhizome_crdt::ViewResolver, ApiError> {
-    let (strategy, strategies) = (q.str("strategy")?, q.str("strategies")?);
-    let options =
-        ViewOptions::from_query(strategy, strategies, q.str("trusted")?).map_err(|e| match &e {
-            rhizome_crdt::Error::InvalidViewOption { option, .. } => {
-                ApiError::invalid_parameter(option, &e)
-            }
-            _ => ApiError::bad_request("invalid_parameter", e.to_string()),
-        })?;
+    resolver(q.str("strategy")?, q.str("strategies")?, q.str("trusted")?)
+}
+
+/// A resolver from `strategy`, `strategies` and `trusted` (query
+/// parameters or body fields of the same names), checked against the
+/// registry; errors name the parameter.
+pub(crate) fn resolver(
+    strategy: Option<&str>,
+    strategies: Option<&str>,
+    trusted: Option<&str>,
+) -> Result<rhizome_crdt::ViewResolver, ApiError> {
+    let options = ViewOptions::from_query(strategy, strategies, trusted).map_err(|e| match &e {
+        rhizome_crdt::Error::InvalidViewOption { option, .. } => {
+            ApiError::invalid_parameter(option, &e)
+        }
+        _ => ApiError::bad_request("invalid_parameter", e.to_string()),
+    })?;
     options.resolver(&STRATEGIES).map_err(|e| match &e {
         rhizome_crdt::Error::UnknownStrategy { name, .. } => {
             let parameter = if strategy.is_some_and(|s| s.trim() == name) {

@@ -18,6 +18,7 @@ pub mod entities;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod query;
 pub mod schemas;
 pub mod transactions;
 
@@ -70,6 +71,7 @@ pub const TABLES: &[&[Route]] = &[
     deltas::ROUTES,
     entities::ROUTES,
     schemas::ROUTES,
+    query::ROUTES,
     transactions::ROUTES,
 ];
 
