@@ -492,3 +492,61 @@ fn query_filters_views_under_a_schema_sorted_by_id() {
     let e = post(a, "/api/query", &json!({"strategy": "nope"})).error(400, "invalid_parameter");
     assert_eq!(e["parameter"], "strategy");
 }
+
+// ------------------------------------------------------------ view cache
+
+fn metric(a: SocketAddr, name: &str) -> f64 {
+    let text = String::from_utf8(get(a, "/metrics").body).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[test]
+fn cached_views_are_never_stale_after_writes() {
+    let s = TestServer::start();
+    let a = s.addr;
+    movie_graph(a);
+    let name = |a| get(a, "/api/view/p1").ok(200)["properties"]["name"].clone();
+    assert_eq!(name(a), "Ridley");
+    let hits = metric(a, "rhizome_view_cache_hits_total");
+    assert_eq!(name(a), "Ridley");
+    assert!(metric(a, "rhizome_view_cache_hits_total") > hits);
+    store(a, &[delta("n9", 2000, "p1", "name", json!("Ridley Scott"))]);
+    assert_eq!(name(a), "Ridley Scott");
+    assert!(metric(a, "rhizome_view_cache_invalidations_total") >= 1.0);
+    // A negation is a write too.
+    post(a, "/api/deltas/n9/negate", &json!({})).ok(201);
+    assert_eq!(name(a), "Ridley");
+
+    // Nested views: a change to the nested entity reaches the parent.
+    let director =
+        |a| get(a, "/api/view/m1?schema=Movie").ok(200)["properties"]["director"].clone();
+    assert_eq!(director(a)["properties"]["name"], "Ridley");
+    assert_eq!(director(a)["properties"]["name"], "Ridley");
+    store(a, &[delta("n10", 3000, "p1", "name", json!("Sir Ridley"))]);
+    assert_eq!(director(a)["properties"]["name"], "Sir Ridley");
+    // Re-registering the nested schema reaches it too.
+    put(
+        a,
+        "/api/schemas/Person",
+        &json!({"name": "Person", "select": "by-target-context", "contexts": ["born"]}),
+    )
+    .ok(201);
+    assert_eq!(director(a)["properties"], json!({"born": 1937}));
+    // Per strategy, separately cached.
+    assert_eq!(
+        get(a, "/api/view/p1?strategy=first-write-wins").ok(200)["properties"]["name"],
+        "Ridley"
+    );
+    assert_eq!(name(a), "Sir Ridley");
+    // A 404 cached, then the entity appears.
+    get(a, "/api/view/p9").error(404, "not_found");
+    get(a, "/api/view/p9").error(404, "not_found");
+    store(a, &[delta("n11", 4000, "p9", "name", json!("New"))]);
+    assert_eq!(name_of(a, "p9"), "New");
+}
+
+fn name_of(a: SocketAddr, id: &str) -> Value {
+    get(a, &format!("/api/view/{id}")).ok(200)["properties"]["name"].clone()
+}

@@ -3,7 +3,7 @@
 //! read lock, which is released before the answer is serialised (hyperviews
 //! hold `Arc`s of the deltas).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
@@ -219,7 +219,7 @@ async fn hyperview(
 
 /// View options from `strategy`, `strategies` and `trusted`, checked
 /// against the registry; errors name the parameter.
-fn view_options(q: &QueryParams) -> Result<rhizome_crdt::ViewResolver, ApiError> {
+fn view_options(q: &QueryParams) -> Result<(ViewOptions, rhizome_crdt::ViewResolver), ApiError> {
     resolver(q.str("strategy")?, q.str("strategies")?, q.str("trusted")?)
 }
 
@@ -230,14 +230,14 @@ pub(crate) fn resolver(
     strategy: Option<&str>,
     strategies: Option<&str>,
     trusted: Option<&str>,
-) -> Result<rhizome_crdt::ViewResolver, ApiError> {
+) -> Result<(ViewOptions, rhizome_crdt::ViewResolver), ApiError> {
     let options = ViewOptions::from_query(strategy, strategies, trusted).map_err(|e| match &e {
         rhizome_crdt::Error::InvalidViewOption { option, .. } => {
             ApiError::invalid_parameter(option, &e)
         }
         _ => ApiError::bad_request("invalid_parameter", e.to_string()),
     })?;
-    options.resolver(&STRATEGIES).map_err(|e| match &e {
+    let resolver = options.resolver(&STRATEGIES).map_err(|e| match &e {
         rhizome_crdt::Error::UnknownStrategy { name, .. } => {
             let parameter = if strategy.is_some_and(|s| s.trim() == name) {
                 "strategy"
@@ -247,7 +247,8 @@ pub(crate) fn resolver(
             ApiError::invalid_parameter(parameter, &e).with("strategy", name.as_str())
         }
         _ => ApiError::bad_request("invalid_parameter", e.to_string()),
-    })
+    })?;
+    Ok((options, resolver))
 }
 
 async fn view(
@@ -263,10 +264,20 @@ async fn view(
         "strategies",
         "trusted",
     ])?;
-    let resolver = view_options(&q)?;
-    let view: View = match schema_param(&q)? {
+    let (options, resolver) = view_options(&q)?;
+    let schema = schema_param(&q)?;
+    let as_of = as_of_param(&q)?;
+    let view: Arc<View> = match schema {
+        // Now, under the current schema (if any): the live view cache.
+        _ if as_of.is_none() && schema.as_ref().is_none_or(|(_, t)| t.is_none()) => {
+            let schema = schema.as_ref().map(|(name, _)| name.as_str());
+            state
+                .node
+                .live_view(&id, schema, &options, &resolver)
+                .map_err(|e| expansion_error(&e))?
+                .ok_or_else(|| no_entity(&id))?
+        }
         Some((schema, schema_as_of)) => {
-            let as_of = as_of_param(&q)?;
             let expanded = state.node.read(|s| {
                 let registry = SchemaRegistry::from_set(&s.index, schema_as_of);
                 Expander::new(&s.index, &registry, as_of).view(&id, Some(&schema), &resolver)
@@ -275,10 +286,11 @@ async fn view(
                 .map_err(|e| expansion_error(&e))?
                 .ok_or_else(|| no_entity(&id))?
                 .value
+                .into()
         }
-        None => resolver.resolve(&read_hyperview(&state, &id, &q)?),
+        None => resolver.resolve(&read_hyperview(&state, &id, &q)?).into(),
     };
-    let body = serde_json::to_vec(&view)
+    let body = serde_json::to_vec(&*view)
         .map_err(|e| ApiError::internal(format!("cannot serialise a view: {e}")))?;
     Ok(json_response(StatusCode::OK, body))
 }

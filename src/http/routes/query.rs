@@ -119,7 +119,7 @@ async fn run(
         Some(ids) => Some(ids.into_iter().map(Arc::from).collect()),
         None => None,
     };
-    let resolver = resolver(
+    let (_, resolver) = resolver(
         body.strategy.as_deref(),
         body.strategies.as_deref(),
         body.trusted.as_deref(),
