@@ -45,6 +45,18 @@ pub struct State {
 }
 
 impl State {
+    /// The schemas in effect as of `as_of` (`None`: now, the kept
+    /// registry; otherwise read from the index).
+    pub fn schemas_as_of(
+        &self,
+        as_of: Option<rhizome_crdt::Timestamp>,
+    ) -> std::borrow::Cow<'_, SchemaRegistry> {
+        match as_of {
+            None => std::borrow::Cow::Borrowed(&self.schemas),
+            Some(t) => std::borrow::Cow::Owned(SchemaRegistry::from_set(&self.index, Some(t))),
+        }
+    }
+
     /// Adds deltas the writer has already decided are new (no duplicates, no
     /// conflicts) and returns the `(entity, property)` pairs whose views may
     /// have changed.

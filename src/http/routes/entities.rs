@@ -10,7 +10,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::on;
 use rhizome_crdt::codec::Format;
-use rhizome_crdt::schema::{Expander, SchemaRegistry};
+use rhizome_crdt::schema::Expander;
 use rhizome_crdt::{Hyperview, HyperviewOptions, StrategyRegistry, Timestamp, View, ViewOptions};
 use serde_json::{Value, json};
 
@@ -199,7 +199,7 @@ async fn hyperview(
     if let Some((schema, schema_as_of)) = schema_param(&q)? {
         let as_of = as_of_param(&q)?;
         let expanded = state.node.read(|s| {
-            let registry = SchemaRegistry::from_set(&s.index, schema_as_of);
+            let registry = s.schemas_as_of(schema_as_of);
             Expander::new(&s.index, &registry, as_of).hyperview(&id, &schema)
         });
         let hv = expanded
@@ -279,7 +279,7 @@ async fn view(
         }
         Some((schema, schema_as_of)) => {
             let expanded = state.node.read(|s| {
-                let registry = SchemaRegistry::from_set(&s.index, schema_as_of);
+                let registry = s.schemas_as_of(schema_as_of);
                 Expander::new(&s.index, &registry, as_of).view(&id, Some(&schema), &resolver)
             });
             expanded

@@ -8,7 +8,6 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::on;
 use rhizome_crdt::query::{self, Logic, Query};
-use rhizome_crdt::schema::SchemaRegistry;
 use rhizome_crdt::{Timestamp, View};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -140,7 +139,7 @@ async fn run(
     let views: Vec<View> = state
         .node
         .read(|s| {
-            let registry = SchemaRegistry::from_set(&s.index, schema_as_of);
+            let registry = s.schemas_as_of(schema_as_of);
             query::run(&s.index, &registry, &resolver, &query)
         })
         .map_err(|e| match e {

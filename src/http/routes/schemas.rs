@@ -1,8 +1,10 @@
 //! Schemas: `PUT /api/schemas/{name}`, `GET /api/schemas`, `GET
 //! /api/schemas/{name}` (API.md §2 "Schemas", §3).
 //!
-//! A registration is validated against the registry read from the index
-//! under its read lock ([`SchemaRegistry::from_set`]), then stored as the
+//! A registration is validated against the current registry under the
+//! index's read lock (`State::schemas`, which the writer rebuilds with
+//! [`SchemaRegistry::from_set`] whenever a `_schema/` entity changes), then
+//! stored as the
 //! registration deltas of [`registry::registration_deltas`] through
 //! [`crate::node::Node::ingest`]: durable before the 201, in the feed,
 //! replicated like any delta. Two registrations racing may still both be
@@ -88,11 +90,9 @@ pub(crate) fn schema_component() -> Value {
             "max_depth": {"type": "integer", "minimum": 0, "maximum": 16}}})
 }
 
-/// The registry as of `as_of` (`None`: now), read from the index.
+/// The registry as of `as_of` (`None`: now).
 pub(crate) fn registry_at(state: &AppState, as_of: Option<Timestamp>) -> SchemaRegistry {
-    state
-        .node
-        .read(|s| SchemaRegistry::from_set(&s.index, as_of))
+    state.node.read(|s| s.schemas_as_of(as_of).into_owned())
 }
 
 /// 422 `invalid_schema` for a schema the registry refuses, with the details
@@ -147,7 +147,7 @@ async fn register(
     let schema = HyperSchema::from_json(&body).map_err(|e| invalid_schema(&e))?;
     let entity = registry::entity_of(&name);
     let (checked, latest) = state.node.read(|s| {
-        let registry = SchemaRegistry::from_set(&s.index, None);
+        let registry = &s.schemas;
         // The newest registration of the name, visible or not: the new one
         // must sort after it to replace it.
         let latest = s
