@@ -550,3 +550,124 @@ fn cached_views_are_never_stale_after_writes() {
 fn name_of(a: SocketAddr, id: &str) -> Value {
     get(a, &format!("/api/view/{id}")).ok(200)["properties"]["name"].clone()
 }
+
+// ------------------------------------------------------------ collections
+
+fn delete(addr: SocketAddr, path: &str) -> Reply {
+    request(addr, "DELETE", path, None, b"")
+}
+
+#[test]
+fn collections_write_changed_properties_in_one_transaction() {
+    let s = TestServer::start();
+    let a = s.addr;
+    put(
+        a,
+        "/api/schemas/Person",
+        &json!({"name": "Person", "select": "by-target-context", "contexts": ["name", "age"],
+            "transform": {"age": {"primitive": "integer"}}}),
+    )
+    .ok(201);
+    put(
+        a,
+        "/api/schemas/Movie",
+        &json!({"name": "Movie", "select": "by-target-context", "contexts": ["title", "director"],
+            "transform": {"director": {"schema": "Person"}}}),
+    )
+    .ok(201);
+    put(a, "/api/collections/Nope", &json!({"properties": {}})).error(404, "not_found");
+    let r = put(
+        a,
+        "/api/collections/Person",
+        &json!({"id": "p1", "properties": {"name": "Ridley", "age": 87.0}}),
+    )
+    .ok(201);
+    assert_eq!(
+        r,
+        json!({"id": "p1", "properties": {"name": "Ridley", "age": 87}})
+    );
+    // One transaction: membership + 2 properties + the declaration.
+    let feed = get(a, "/api/deltas").ok(200)["deltas"].clone();
+    let before = feed.as_array().unwrap().len();
+    let tx = feed
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["pointers"].as_array().unwrap().clone())
+        .find(|p| p["localContext"] == "_transaction" && p["targetContext"] == "size")
+        .unwrap()["target"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = get(a, &format!("/api/transactions/{tx}")).ok(200);
+    assert_eq!(
+        (t["complete"].clone(), t["size"].clone()),
+        (json!(true), json!(3))
+    );
+    put(
+        a,
+        "/api/collections/Person",
+        &json!({"id": "p1", "properties": {}}),
+    )
+    .error(409, "conflict");
+    // Types and properties are checked.
+    let e = put(
+        a,
+        "/api/collections/Person",
+        &json!({"properties": {"age": 1.5}}),
+    )
+    .error(422, "invalid_property");
+    assert_eq!(e["property"], "age");
+    let e = put(
+        a,
+        "/api/collections/Person",
+        &json!({"properties": {"shoe": 42}}),
+    )
+    .error(422, "invalid_property");
+    assert_eq!(e["property"], "shoe");
+
+    // An update writes only what changed.
+    let r = put(
+        a,
+        "/api/collections/Person/p1",
+        &json!({"properties": {"name": "Ridley", "age": 88}}),
+    )
+    .ok(200);
+    assert_eq!(r["properties"]["age"], 88);
+    let after = get(a, "/api/deltas").ok(200)["deltas"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(after, before + 2, "one property delta and its declaration");
+    put(a, "/api/collections/Person/p2", &json!({"properties": {}})).error(404, "not_found");
+
+    // References to other collections expand through the schema.
+    let r = put(
+        a,
+        "/api/collections/Movie",
+        &json!({"id": "m1", "properties": {"title": "Alien", "director": "p1"}}),
+    )
+    .ok(201);
+    assert_eq!(
+        r["properties"]["director"],
+        json!({"id": "p1", "properties": {"name": "Ridley", "age": 88}})
+    );
+    assert_eq!(
+        get(a, "/api/collections/Person/ids").ok(200),
+        json!({"ids": ["p1"]})
+    );
+    assert_eq!(get(a, "/api/collections/Movie/m1").ok(200), r);
+    get(a, "/api/collections/Person/m1").error(404, "not_found");
+
+    // Delete negates the membership and every visible delta of the data
+    // (name, both ages).
+    let d = delete(a, "/api/collections/Person/p1").ok(200);
+    assert_eq!(d["negated"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        get(a, "/api/collections/Person/ids").ok(200),
+        json!({"ids": []})
+    );
+    get(a, "/api/collections/Person/p1").error(404, "not_found");
+    delete(a, "/api/collections/Person/p1").error(404, "not_found");
+    get(a, "/api/view/p1").error(404, "not_found");
+}

@@ -13,6 +13,7 @@
 //! routes (SSE, WebSocket) `long_lived: true` to exempt them from the
 //! request timeout. Several routes may share a path with different methods.
 
+pub mod collections;
 pub mod deltas;
 pub mod entities;
 pub mod health;
@@ -72,6 +73,7 @@ pub const TABLES: &[&[Route]] = &[
     entities::ROUTES,
     schemas::ROUTES,
     query::ROUTES,
+    collections::ROUTES,
     transactions::ROUTES,
 ];
 
