@@ -43,6 +43,10 @@ pub struct Config {
     /// The `host` written on deltas this node creates (default: the node id).
     #[arg(long, env = "RHIZOME_HOST_ID")]
     pub host_id: Option<String>,
+    /// Views kept by the live view cache (`GET /api/view/{id}` without
+    /// `as_of`); at least one.
+    #[arg(long, env = "RHIZOME_VIEW_CACHE", default_value_t = 10_000)]
+    pub view_cache: usize,
     /// The HTTP server's limits (connections, request time, body size).
     #[command(flatten)]
     pub http: crate::http::Limits,
@@ -66,6 +70,7 @@ impl Config {
             peers: Vec::new(),
             relay: "none".into(),
             host_id: None,
+            view_cache: 10_000,
             http: crate::http::Limits::default(),
             realtime: crate::realtime::Settings::default(),
         }
@@ -105,6 +110,7 @@ mod tests {
         assert_eq!(c.peers().count(), 0);
         assert_eq!(c.relay, "none");
         assert_eq!(c.host_id, None);
+        assert_eq!(c.view_cache, 10_000);
         assert_eq!(c.http.max_connections, None);
         assert_eq!(c.http.request_timeout_ms, 30_000);
         assert_eq!(c.http.max_body_bytes, 8 * 1024 * 1024);

@@ -116,6 +116,13 @@ pub struct Metrics {
     pub writer_group_deltas: Histogram,
     /// `rhizome_writer_commit_seconds`: time of one group commit's durable write.
     pub writer_commit_seconds: Histogram,
+    /// `rhizome_view_cache_hits_total`: views served from the live view cache.
+    pub view_cache_hits: Counter,
+    /// `rhizome_view_cache_misses_total`: views computed (then cached).
+    pub view_cache_misses: Counter,
+    /// `rhizome_view_cache_invalidations_total`: cached views dropped because
+    /// an entity they read changed.
+    pub view_cache_invalidations: Counter,
 }
 
 impl Metrics {
@@ -209,8 +216,29 @@ impl Metrics {
             "Time of one group commit's durable write",
             writer_commit_seconds.clone(),
         );
+        let view_cache_hits = Counter::default();
+        registry.register(
+            "view_cache_hits",
+            "Views served from the live view cache",
+            view_cache_hits.clone(),
+        );
+        let view_cache_misses = Counter::default();
+        registry.register(
+            "view_cache_misses",
+            "Views computed by the live view cache (then cached)",
+            view_cache_misses.clone(),
+        );
+        let view_cache_invalidations = Counter::default();
+        registry.register(
+            "view_cache_invalidations",
+            "Cached views dropped because an entity they read changed",
+            view_cache_invalidations.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
+            view_cache_hits,
+            view_cache_misses,
+            view_cache_invalidations,
             deltas_stored,
             deltas_duplicate,
             deltas_rejected,

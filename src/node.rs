@@ -12,7 +12,9 @@
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
-use rhizome_crdt::{ChangeSet, Delta, DeltaSet};
+use rhizome_crdt::schema::{SchemaRegistry, registry};
+use rhizome_crdt::view_cache::ViewCache;
+use rhizome_crdt::{ChangeSet, Delta, DeltaSet, View, ViewOptions, ViewResolver};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::changes::{Changes, FeedFilter, SeqLog, StoredBatch};
@@ -37,9 +39,24 @@ pub struct State {
     pub index: DeltaSet,
     /// Every delta by sequence number.
     pub log: SeqLog,
+    /// The schemas in effect now, read from `index` (rebuilt whenever a
+    /// batch changes a `_schema/` entity).
+    pub schemas: SchemaRegistry,
 }
 
 impl State {
+    /// The schemas in effect as of `as_of` (`None`: now, the kept
+    /// registry; otherwise read from the index).
+    pub fn schemas_as_of(
+        &self,
+        as_of: Option<rhizome_crdt::Timestamp>,
+    ) -> std::borrow::Cow<'_, SchemaRegistry> {
+        match as_of {
+            None => std::borrow::Cow::Borrowed(&self.schemas),
+            Some(t) => std::borrow::Cow::Owned(SchemaRegistry::from_set(&self.index, Some(t))),
+        }
+    }
+
     /// Adds deltas the writer has already decided are new (no duplicates, no
     /// conflicts) and returns the `(entity, property)` pairs whose views may
     /// have changed.
@@ -48,7 +65,16 @@ impl State {
             self.log.push(Arc::clone(d));
         }
         match self.index.insert_batch(deltas.iter().cloned()) {
-            Ok(inserted) => inserted.changed,
+            Ok(inserted) => {
+                if inserted
+                    .changed
+                    .entities()
+                    .any(|e| registry::name_of(e).is_some())
+                {
+                    self.schemas = SchemaRegistry::from_set(&self.index, None);
+                }
+                inserted.changed
+            }
             // The writer's plan already refused conflicts; reaching this is a
             // bug, and the log (hence the store) still has every delta.
             Err(e) => {
@@ -62,6 +88,9 @@ impl State {
 #[derive(Debug)]
 struct Shared {
     state: RwLock<State>,
+    /// Live views (as of now). Lock order: `state` first, then `views`;
+    /// never held across an `.await`.
+    views: Mutex<ViewCache>,
     feed: broadcast::Sender<Arc<StoredBatch>>,
 }
 
@@ -138,6 +167,7 @@ impl Node {
         let (feed, _) = broadcast::channel(FEED_CAPACITY);
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
+            views: Mutex::new(ViewCache::new(config.view_cache)),
             feed,
         });
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
@@ -227,6 +257,35 @@ impl Node {
     /// it short.
     pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
         f(&self.inner.shared.read())
+    }
+
+    /// The view of `entity` now, under `schema` and `options` (resolved by
+    /// `resolver`, which must be `options`' resolver), from the live view
+    /// cache or computed and cached. `Ok(None)`: the entity does not exist
+    /// or the schema's projection leaves nothing. Errors: an unknown schema.
+    pub fn live_view(
+        &self,
+        entity: &str,
+        schema: Option<&str>,
+        options: &ViewOptions,
+        resolver: &ViewResolver,
+    ) -> rhizome_crdt::Result<Option<Arc<View>>> {
+        let shared = &self.inner.shared;
+        let state = shared.read();
+        let mut views = shared.views.lock().unwrap_or_else(|e| e.into_inner());
+        let (hits, misses) = (views.hits, views.misses);
+        let answer = views.view(
+            &state.index,
+            &state.schemas,
+            entity,
+            schema,
+            options,
+            resolver,
+        );
+        let metrics = crate::metrics::global();
+        metrics.view_cache_hits.inc_by(views.hits - hits);
+        metrics.view_cache_misses.inc_by(views.misses - misses);
+        answer
     }
 
     /// A page of the changes feed (API.md §3 `GET /api/deltas`): up to
@@ -445,11 +504,17 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
             let changed = if all.is_empty() {
                 ChangeSet::default()
             } else {
-                shared
-                    .state
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .apply(&all)
+                let mut state = shared.state.write().unwrap_or_else(|e| e.into_inner());
+                let changed = state.apply(&all);
+                // Under the same write lock: no reader sees the new index
+                // with views of the old one.
+                let mut views = shared.views.lock().unwrap_or_else(|e| e.into_inner());
+                let before = views.invalidations;
+                views.apply(&changed);
+                metrics
+                    .view_cache_invalidations
+                    .inc_by(views.invalidations - before);
+                changed
             };
             for (reply, plan) in decided {
                 let _ = reply.send(plan.map(|p| p.answer()));

@@ -100,6 +100,51 @@ pub enum Error {
     /// The set cannot hold more deltas (more than `u32::MAX` ids).
     #[error("the delta set is full ({0} ids)")]
     Full(usize),
+    /// A schema body (API.md §2 "Schemas") that cannot be read: `field` is
+    /// its path in the body (`transform.director`), `problem` completes the
+    /// sentence.
+    #[error("schema {field} {problem}")]
+    InvalidSchema {
+        /// Where in the body: `name`, `select`, `transform.director`, ...
+        field: String,
+        /// What is wrong, phrased to follow the field name.
+        problem: String,
+    },
+    /// A schema name that no schema is registered under (a `?schema=`, or a
+    /// `{"schema": S}` transform naming a schema not registered).
+    #[error("unknown schema {name:?}")]
+    UnknownSchema {
+        /// The name asked for.
+        name: String,
+    },
+    /// A registration that would close a cycle among schemas, named as
+    /// `Movie -> Person -> Movie`.
+    #[error("schemas would form a cycle: {cycle}")]
+    SchemaCycle {
+        /// The schemas on the cycle, the first one repeated at the end.
+        cycle: String,
+    },
+    /// A JSON Logic filter that cannot be compiled: `path` locates the
+    /// offending part (`and[1].var`), `problem` completes the sentence.
+    #[error("filter {path} {problem}")]
+    InvalidFilter {
+        /// Where in the filter (`filter` for the whole of it).
+        path: String,
+        /// What is wrong, phrased to follow the path.
+        problem: String,
+    },
+    /// A JSON Logic operator this evaluator does not know.
+    #[error("filter {path}: unknown operator {operator:?}")]
+    UnknownOperator {
+        /// The operator as written.
+        operator: String,
+        /// Where in the filter.
+        path: String,
+    },
+    /// Evaluating a filter went past a limit (steps, array size): a filter
+    /// cannot loop forever nor exhaust memory.
+    #[error("filter exceeds a limit: {0}")]
+    FilterLimit(String),
 }
 
 impl Error {

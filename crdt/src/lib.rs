@@ -34,10 +34,13 @@ mod fixtures;
 pub mod history;
 pub mod hyperview;
 mod number;
+pub mod query;
 pub mod resolver;
+pub mod schema;
 pub mod strategy;
 pub mod value;
 pub mod view;
+pub mod view_cache;
 
 pub use builder::DeltaBuilder;
 mod symbols;

@@ -83,7 +83,7 @@ impl View {
 /// `strategies` (per property, overriding it) and `trusted` (the priority
 /// list of `trusted-author` / `trusted-system`). Names are checked against a
 /// registry by [`ViewOptions::resolver`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ViewOptions {
     /// The strategy of every property not in `strategies`; `None` is the
     /// registry's default (last-write-wins).

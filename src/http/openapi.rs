@@ -89,7 +89,7 @@ pub fn document() -> Value {
             "required": ["id", "pointers"],
             "properties": {"id": {"type": "string"}, "pointers": {}},
             "additionalProperties": true
-        }}}
+        }, "HyperSchema": super::routes::schemas::schema_component()}}
     })
 }
 

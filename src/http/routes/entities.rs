@@ -3,14 +3,15 @@
 //! read lock, which is released before the answer is serialised (hyperviews
 //! hold `Arc`s of the deltas).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::on;
 use rhizome_crdt::codec::Format;
-use rhizome_crdt::{Hyperview, HyperviewOptions, StrategyRegistry, View, ViewOptions};
+use rhizome_crdt::schema::Expander;
+use rhizome_crdt::{Hyperview, HyperviewOptions, StrategyRegistry, Timestamp, View, ViewOptions};
 use serde_json::{Value, json};
 
 use super::Route;
@@ -56,13 +57,13 @@ pub const ROUTES: &[Route] = &[
         handler: |m| on(m, hyperview),
         operation: || {
             json!({
-                "parameters": [as_of_parameter(), format_parameter(), schema_parameter()],
+                "parameters": [as_of_parameter(), format_parameter(), schema_parameter(), schema_as_of_parameter()],
                 "responses": {
                     "200": {"description": "The hyperview", "content": {"application/json": {"schema": {
                         "type": "object", "required": ["id", "properties"],
                         "properties": {"id": {"type": "string"}, "properties": {"type": "object",
                             "additionalProperties": {"type": "array", "items": {"$ref": "#/components/schemas/Delta"}}}}}}}},
-                    "404": {"description": "The entity does not exist (at as_of)"}}
+                    "404": {"description": "The entity does not exist (at as_of), or the schema's projection leaves nothing"}}
             })
         },
     },
@@ -77,6 +78,7 @@ pub const ROUTES: &[Route] = &[
                 "parameters": [
                     as_of_parameter(),
                     schema_parameter(),
+                    schema_as_of_parameter(),
                     {"name": "strategy", "in": "query", "required": false, "description": "strategy of every property (default last-write-wins)", "schema": {"type": "string"}},
                     {"name": "strategies", "in": "query", "required": false, "description": "per property: P:S,P2:S2", "schema": {"type": "string"}},
                     {"name": "trusted", "in": "query", "required": false, "description": "priority list of trusted-author / trusted-system: a,b", "schema": {"type": "string"}}
@@ -85,7 +87,7 @@ pub const ROUTES: &[Route] = &[
                     "200": {"description": "The view", "content": {"application/json": {"schema": {
                         "type": "object", "required": ["id", "properties"],
                         "properties": {"id": {"type": "string"}, "properties": {"type": "object"}}}}}},
-                    "404": {"description": "The entity does not exist (at as_of)"}}
+                    "404": {"description": "The entity does not exist (at as_of), or the schema's projection leaves nothing"}}
             })
         },
     },
@@ -96,16 +98,39 @@ fn schema_parameter() -> Value {
         "description": "a registered schema's name (400 unknown_schema otherwise)", "schema": {"type": "string"}})
 }
 
-/// `schema=`: no schema can be registered yet, so any name is unknown.
-// MERGE: the schemas layer looks the name up here.
-fn refuse_schema(q: &QueryParams) -> Result<(), ApiError> {
+fn schema_as_of_parameter() -> Value {
+    json!({"name": "schema_as_of", "in": "query", "required": false,
+        "description": "with schema: the schema's definition as of this time (ms; default: the current one)",
+        "schema": {"type": "integer", "minimum": 1}})
+}
+
+/// `schema=` and `schema_as_of=`: the schema's name and the registry it is
+/// looked up in (as of `schema_as_of`, default now), read from `index`.
+fn schema_param(q: &QueryParams) -> Result<Option<(String, Option<Timestamp>)>, ApiError> {
+    let schema_as_of = q
+        .get::<u64>("schema_as_of")?
+        .map(|ms| Timestamp::new(ms).map_err(|e| ApiError::invalid_parameter("schema_as_of", e)))
+        .transpose()?;
     match q.str("schema")? {
-        None => Ok(()),
-        Some(name) => Err(ApiError::bad_request(
+        Some(name) => Ok(Some((name.to_owned(), schema_as_of))),
+        None if schema_as_of.is_some() => Err(ApiError::invalid_parameter(
+            "schema_as_of",
+            "is only meaningful with schema",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// 400 `unknown_schema` for [`rhizome_crdt::Error::UnknownSchema`]; other
+/// errors of an expansion are the delta errors (`not_expressible`).
+pub(crate) fn expansion_error(e: &rhizome_crdt::Error) -> ApiError {
+    match e {
+        rhizome_crdt::Error::UnknownSchema { name } => ApiError::bad_request(
             "unknown_schema",
             format!("no schema named {name:?} is registered"),
         )
-        .with("schema", name)),
+        .with("schema", name.as_str()),
+        _ => ApiError::from_delta_error(e),
     }
 }
 
@@ -169,9 +194,23 @@ async fn hyperview(
     Path(id): Path<String>,
     q: QueryParams,
 ) -> Result<Response, ApiError> {
-    q.deny_unknown(&["as_of", "format", "schema"])?;
+    q.deny_unknown(&["as_of", "format", "schema", "schema_as_of"])?;
     let format = format_param(&q)?;
-    refuse_schema(&q)?;
+    if let Some((schema, schema_as_of)) = schema_param(&q)? {
+        let as_of = as_of_param(&q)?;
+        let expanded = state.node.read(|s| {
+            let registry = s.schemas_as_of(schema_as_of);
+            Expander::new(&s.index, &registry, as_of).hyperview(&id, &schema)
+        });
+        let hv = expanded
+            .map_err(|e| expansion_error(&e))?
+            .ok_or_else(|| no_entity(&id))?
+            .value;
+        let json = hv.json(format).map_err(|e| expansion_error(&e))?;
+        let body = serde_json::to_vec(&json)
+            .map_err(|e| ApiError::internal(format!("cannot serialise a hyperview: {e}")))?;
+        return Ok(json_response(StatusCode::OK, body));
+    }
     let hv = read_hyperview(&state, &id, &q)?;
     let mut body = Vec::with_capacity(256 * (1 + hv.properties.len()));
     write_hyperview(&mut body, &hv, format)?;
@@ -180,16 +219,25 @@ async fn hyperview(
 
 /// View options from `strategy`, `strategies` and `trusted`, checked
 /// against the registry; errors name the parameter.
-fn view_options(q: &QueryParams) -> Result<rhizome_crdt::ViewResolver, ApiError> {
-    let (strategy, strategies) = (q.str("strategy")?, q.str("strategies")?);
-    let options =
-        ViewOptions::from_query(strategy, strategies, q.str("trusted")?).map_err(|e| match &e {
-            rhizome_crdt::Error::InvalidViewOption { option, .. } => {
-                ApiError::invalid_parameter(option, &e)
-            }
-            _ => ApiError::bad_request("invalid_parameter", e.to_string()),
-        })?;
-    options.resolver(&STRATEGIES).map_err(|e| match &e {
+fn view_options(q: &QueryParams) -> Result<(ViewOptions, rhizome_crdt::ViewResolver), ApiError> {
+    resolver(q.str("strategy")?, q.str("strategies")?, q.str("trusted")?)
+}
+
+/// A resolver from `strategy`, `strategies` and `trusted` (query
+/// parameters or body fields of the same names), checked against the
+/// registry; errors name the parameter.
+pub(crate) fn resolver(
+    strategy: Option<&str>,
+    strategies: Option<&str>,
+    trusted: Option<&str>,
+) -> Result<(ViewOptions, rhizome_crdt::ViewResolver), ApiError> {
+    let options = ViewOptions::from_query(strategy, strategies, trusted).map_err(|e| match &e {
+        rhizome_crdt::Error::InvalidViewOption { option, .. } => {
+            ApiError::invalid_parameter(option, &e)
+        }
+        _ => ApiError::bad_request("invalid_parameter", e.to_string()),
+    })?;
+    let resolver = options.resolver(&STRATEGIES).map_err(|e| match &e {
         rhizome_crdt::Error::UnknownStrategy { name, .. } => {
             let parameter = if strategy.is_some_and(|s| s.trim() == name) {
                 "strategy"
@@ -199,7 +247,8 @@ fn view_options(q: &QueryParams) -> Result<rhizome_crdt::ViewResolver, ApiError>
             ApiError::invalid_parameter(parameter, &e).with("strategy", name.as_str())
         }
         _ => ApiError::bad_request("invalid_parameter", e.to_string()),
-    })
+    })?;
+    Ok((options, resolver))
 }
 
 async fn view(
@@ -207,12 +256,41 @@ async fn view(
     Path(id): Path<String>,
     q: QueryParams,
 ) -> Result<Response, ApiError> {
-    q.deny_unknown(&["as_of", "schema", "strategy", "strategies", "trusted"])?;
-    let resolver = view_options(&q)?;
-    refuse_schema(&q)?;
-    let hv = read_hyperview(&state, &id, &q)?;
-    let view: View = resolver.resolve(&hv);
-    let body = serde_json::to_vec(&view)
+    q.deny_unknown(&[
+        "as_of",
+        "schema",
+        "schema_as_of",
+        "strategy",
+        "strategies",
+        "trusted",
+    ])?;
+    let (options, resolver) = view_options(&q)?;
+    let schema = schema_param(&q)?;
+    let as_of = as_of_param(&q)?;
+    let view: Arc<View> = match schema {
+        // Now, under the current schema (if any): the live view cache.
+        _ if as_of.is_none() && schema.as_ref().is_none_or(|(_, t)| t.is_none()) => {
+            let schema = schema.as_ref().map(|(name, _)| name.as_str());
+            state
+                .node
+                .live_view(&id, schema, &options, &resolver)
+                .map_err(|e| expansion_error(&e))?
+                .ok_or_else(|| no_entity(&id))?
+        }
+        Some((schema, schema_as_of)) => {
+            let expanded = state.node.read(|s| {
+                let registry = s.schemas_as_of(schema_as_of);
+                Expander::new(&s.index, &registry, as_of).view(&id, Some(&schema), &resolver)
+            });
+            expanded
+                .map_err(|e| expansion_error(&e))?
+                .ok_or_else(|| no_entity(&id))?
+                .value
+                .into()
+        }
+        None => resolver.resolve(&read_hyperview(&state, &id, &q)?).into(),
+    };
+    let body = serde_json::to_vec(&*view)
         .map_err(|e| ApiError::internal(format!("cannot serialise a view: {e}")))?;
     Ok(json_response(StatusCode::OK, body))
 }

@@ -13,12 +13,15 @@
 //! routes (SSE, WebSocket) `long_lived: true` to exempt them from the
 //! request timeout. Several routes may share a path with different methods.
 
+pub mod collections;
 pub mod deltas;
 pub mod entities;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod query;
 pub mod realtime;
+pub mod schemas;
 pub mod transactions;
 
 use std::any::Any;
@@ -69,6 +72,9 @@ pub const TABLES: &[&[Route]] = &[
     openapi::ROUTES,
     deltas::ROUTES,
     entities::ROUTES,
+    schemas::ROUTES,
+    query::ROUTES,
+    collections::ROUTES,
     transactions::ROUTES,
     realtime::ROUTES,
 ];

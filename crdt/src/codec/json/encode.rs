@@ -111,38 +111,148 @@ pub fn encode_value(delta: &Delta, format: Format) -> Result<Value> {
 
 impl Serialize for JsonDelta<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let d = self.delta;
-        let signature = d.signature();
-        let mut map = s.serialize_map(Some(5 + usize::from(signature.is_some())))?;
-        // Keys in sorted order.
-        match self.format {
-            Format::V1 | Format::V2 => {
-                map.serialize_entry("creator", d.creator())?;
-                map.serialize_entry("host", d.host())?;
-                map.serialize_entry("id", d.id().as_str())?;
-                if self.format == Format::V1 {
-                    map.serialize_entry("pointers", &V1Pointers(d.pointers()))?;
-                } else {
-                    map.serialize_entry("pointers", &V2Pointers(d.pointers()))?;
-                }
-                if let Some(sig) = signature {
-                    map.serialize_entry("signature", sig)?;
-                }
-                map.serialize_entry("timeCreated", &d.time_created().as_millis())?;
+        serialize_delta::<S, NoNested>(self.delta, self.format, &[], s)
+    }
+}
+
+/// An object written in place of a reference target: a schema's
+/// expansion of the referenced entity (`{"id", "properties"}`, see
+/// `crate::schema`). The encoder writes the object's braces, and in
+/// rhizomedb the pointer's `context` first; the implementation writes its
+/// own entries, keys sorted and all after `"context"`.
+pub trait NestedTarget {
+    /// How many entries [`NestedTarget::serialize_entries`] writes.
+    fn entry_count(&self) -> usize;
+
+    /// Writes the entries (nested deltas in `format`).
+    fn serialize_entries<M: SerializeMap>(
+        &self,
+        format: Format,
+        map: &mut M,
+    ) -> Result<(), M::Error>;
+}
+
+/// No nested target: what a plain [`JsonDelta`] has.
+#[derive(Clone, Copy, Debug)]
+pub enum NoNested {}
+
+impl NestedTarget for NoNested {
+    fn entry_count(&self) -> usize {
+        match *self {}
+    }
+
+    fn serialize_entries<M: SerializeMap>(&self, _: Format, _: &mut M) -> Result<(), M::Error> {
+        match *self {}
+    }
+}
+
+/// A delta some of whose reference targets are written as nested objects
+/// (v1: `{"localContext", "target": {...}, "targetContext"}`; rhizomedb:
+/// `{"role", "target": {"context", ...}}`). `targets` pairs a pointer index
+/// with its nested object. Whether the format can say it is the caller's
+/// check: v2 cannot ([`check_expressible_nested`]).
+#[derive(Clone, Copy, Debug)]
+pub struct JsonExpandedDelta<'a, T> {
+    delta: &'a Delta,
+    format: Format,
+    targets: &'a [(usize, T)],
+}
+
+impl<'a, T: NestedTarget> JsonExpandedDelta<'a, T> {
+    /// `delta` in `format` with `targets` in place of the targets of those
+    /// pointers; [`Error::NotExpressible`] if the format cannot say it.
+    pub fn new(
+        delta: &'a Delta,
+        format: Format,
+        targets: &'a [(usize, T)],
+    ) -> Result<JsonExpandedDelta<'a, T>> {
+        check_expressible_nested(delta, format, !targets.is_empty())?;
+        Ok(JsonExpandedDelta {
+            delta,
+            format,
+            targets,
+        })
+    }
+}
+
+/// [`check_expressible`], and v2 refuses a delta carrying a nested target
+/// (API.md §2 Fine print: v2 cannot carry expansions).
+pub fn check_expressible_nested(delta: &Delta, format: Format, nested: bool) -> Result<()> {
+    if nested && format == Format::V2 {
+        return Err(Error::NotExpressible {
+            id: delta.id().to_string(),
+            format,
+            reason: "it carries an expanded reference (schema expansion)".into(),
+        });
+    }
+    check_expressible(delta, format)
+}
+
+impl<T: NestedTarget> Serialize for JsonExpandedDelta<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_delta(self.delta, self.format, self.targets, s)
+    }
+}
+
+fn serialize_delta<S: Serializer, T: NestedTarget>(
+    d: &Delta,
+    format: Format,
+    targets: &[(usize, T)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let signature = d.signature();
+    let mut map = s.serialize_map(Some(5 + usize::from(signature.is_some())))?;
+    // Keys in sorted order.
+    match format {
+        Format::V1 | Format::V2 => {
+            map.serialize_entry("creator", d.creator())?;
+            map.serialize_entry("host", d.host())?;
+            map.serialize_entry("id", d.id().as_str())?;
+            if format == Format::V1 {
+                map.serialize_entry("pointers", &V1Pointers(d.pointers(), targets))?;
+            } else {
+                map.serialize_entry("pointers", &V2Pointers(d.pointers()))?;
             }
-            Format::RhizomeDb => {
-                map.serialize_entry("author", d.creator())?;
-                map.serialize_entry("id", d.id().as_str())?;
-                map.serialize_entry("pointers", &RhizomeDbPointers(d.pointers()))?;
-                if let Some(sig) = signature {
-                    map.serialize_entry("signature", sig)?;
-                }
-                map.serialize_entry("system", d.host())?;
-                map.serialize_entry("timestamp", &d.time_created().as_millis())?;
+            if let Some(sig) = signature {
+                map.serialize_entry("signature", sig)?;
             }
+            map.serialize_entry("timeCreated", &d.time_created().as_millis())?;
         }
+        Format::RhizomeDb => {
+            map.serialize_entry("author", d.creator())?;
+            map.serialize_entry("id", d.id().as_str())?;
+            map.serialize_entry("pointers", &RhizomeDbPointers(d.pointers(), targets))?;
+            if let Some(sig) = signature {
+                map.serialize_entry("signature", sig)?;
+            }
+            map.serialize_entry("system", d.host())?;
+            map.serialize_entry("timestamp", &d.time_created().as_millis())?;
+        }
+    }
+    map.end()
+}
+
+/// The nested object of a target: `{"context"?, entries...}`.
+struct Nested<'a, T> {
+    context: Option<&'a str>,
+    target: &'a T,
+    format: Format,
+}
+
+impl<T: NestedTarget> Serialize for Nested<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.target.entry_count() + usize::from(self.context.is_some());
+        let mut map = s.serialize_map(Some(n))?;
+        if let Some(c) = self.context {
+            map.serialize_entry("context", c)?;
+        }
+        self.target.serialize_entries(self.format, &mut map)?;
         map.end()
     }
+}
+
+fn nested_at<T>(targets: &[(usize, T)], index: usize) -> Option<&T> {
+    targets.iter().find(|(i, _)| *i == index).map(|(_, t)| t)
 }
 
 /// A primitive target (never a reference).
@@ -160,41 +270,60 @@ impl Serialize for Primitive<'_> {
     }
 }
 
-struct V1Pointers<'a>(&'a [Pointer]);
+struct V1Pointers<'a, T>(&'a [Pointer], &'a [(usize, T)]);
 
-impl Serialize for V1Pointers<'_> {
+impl<T: NestedTarget> Serialize for V1Pointers<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for p in self.0 {
-            seq.serialize_element(&V1Pointer(p))?;
+        for (i, p) in self.0.iter().enumerate() {
+            seq.serialize_element(&V1Pointer(p, nested_at(self.1, i)))?;
         }
         seq.end()
     }
 }
 
-struct V1Pointer<'a>(&'a Pointer);
+struct V1Pointer<'a, T>(&'a Pointer, Option<&'a T>);
 
-impl Serialize for V1Pointer<'_> {
+impl<T: NestedTarget> Serialize for V1Pointer<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let p = self.0;
-        match &p.target {
-            Target::Reference {
-                id,
-                context: Some(context),
-            } => {
+        match (&p.target, self.1) {
+            (Target::Reference { context, .. }, Some(nested)) => {
+                let mut map = s.serialize_map(Some(2 + usize::from(context.is_some())))?;
+                map.serialize_entry("localContext", &*p.role)?;
+                map.serialize_entry(
+                    "target",
+                    &Nested {
+                        context: None,
+                        target: nested,
+                        format: Format::V1,
+                    },
+                )?;
+                if let Some(context) = context {
+                    map.serialize_entry("targetContext", &**context)?;
+                }
+                map.end()
+            }
+            (
+                Target::Reference {
+                    id,
+                    context: Some(context),
+                },
+                _,
+            ) => {
                 let mut map = s.serialize_map(Some(3))?;
                 map.serialize_entry("localContext", &*p.role)?;
                 map.serialize_entry("target", &**id)?;
                 map.serialize_entry("targetContext", &**context)?;
                 map.end()
             }
-            Target::Reference { id, context: None } => {
+            (Target::Reference { id, context: None }, _) => {
                 let mut map = s.serialize_map(Some(2))?;
                 map.serialize_entry("localContext", &*p.role)?;
                 map.serialize_entry("target", &IdOnly(id))?;
                 map.end()
             }
-            target => {
+            (target, _) => {
                 let mut map = s.serialize_map(Some(2))?;
                 map.serialize_entry("localContext", &*p.role)?;
                 map.serialize_entry("target", &Primitive(target))?;
@@ -246,34 +375,42 @@ impl Serialize for OneEntry<'_> {
     }
 }
 
-struct RhizomeDbPointers<'a>(&'a [Pointer]);
+struct RhizomeDbPointers<'a, T>(&'a [Pointer], &'a [(usize, T)]);
 
-impl Serialize for RhizomeDbPointers<'_> {
+impl<T: NestedTarget> Serialize for RhizomeDbPointers<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for p in self.0 {
-            seq.serialize_element(&RhizomeDbPointer(p))?;
+        for (i, p) in self.0.iter().enumerate() {
+            seq.serialize_element(&RhizomeDbPointer(p, nested_at(self.1, i)))?;
         }
         seq.end()
     }
 }
 
-struct RhizomeDbPointer<'a>(&'a Pointer);
+struct RhizomeDbPointer<'a, T>(&'a Pointer, Option<&'a T>);
 
-impl Serialize for RhizomeDbPointer<'_> {
+impl<T: NestedTarget> Serialize for RhizomeDbPointer<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let p = self.0;
         let mut map = s.serialize_map(Some(2))?;
         map.serialize_entry("role", &*p.role)?;
-        match &p.target {
-            Target::Reference { id, context } => map.serialize_entry(
+        match (&p.target, self.1) {
+            (Target::Reference { context, .. }, Some(nested)) => map.serialize_entry(
+                "target",
+                &Nested {
+                    context: context.as_deref(),
+                    target: nested,
+                    format: Format::RhizomeDb,
+                },
+            )?,
+            (Target::Reference { id, context }, None) => map.serialize_entry(
                 "target",
                 &RhizomeDbReference {
                     id,
                     context: context.as_deref(),
                 },
             )?,
-            target => map.serialize_entry("target", &Primitive(target))?,
+            (target, _) => map.serialize_entry("target", &Primitive(target))?,
         }
         map.end()
     }

@@ -38,7 +38,10 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-pub use encode::{JsonDelta, check_expressible, encode, encode_into, encode_string, encode_value};
+pub use encode::{
+    JsonDelta, JsonExpandedDelta, NestedTarget, NoNested, check_expressible,
+    check_expressible_nested, encode, encode_into, encode_string, encode_value,
+};
 
 use self::shape::{Key, RawEnvelope, RawTop, TopVisitor, visit_scalar_kinds};
 use super::Format;
