@@ -521,7 +521,7 @@ async fn ws_watch_pushes_changed_views_on_writes_negations_and_transactions() {
     .await;
     assert_eq!(view(recv(&mut c).await), json!({"title": "C"}));
 
-    // Strategy and schema.
+    // Strategy, and a schema that is not registered.
     send(
         &mut c,
         json!({"op": "watch", "id": "w2", "entity": "doc", "strategy": "first-write"}),
@@ -545,6 +545,83 @@ async fn ws_watch_pushes_changed_views_on_writes_negations_and_transactions() {
     )
     .await;
     assert_eq!(recv(&mut c).await["error"]["code"], "unknown_strategy");
+    t.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_watch_under_a_schema_follows_nested_entities_and_the_schema() {
+    use rhizome_crdt::Target;
+    use rhizome_crdt::schema::HyperSchema;
+    use rhizome_crdt::schema::registry::registration_deltas;
+
+    let t = start(|_| {}).await;
+    let register = |json: &str, ts: u64| {
+        let schema = HyperSchema::from_json_str(json).unwrap();
+        registration_deltas(&schema, "admin", "h", ts).unwrap()
+    };
+    write(
+        &t.node,
+        register(r#"{"name":"Person","select":"by-target-context"}"#, 1),
+    )
+    .await;
+    write(
+        &t.node,
+        register(
+            r#"{"name":"Movie","select":"by-target-context","transform":{"director":{"schema":"Person"}}}"#,
+            2,
+        ),
+    )
+    .await;
+    let at = |ts: u64, entity: &str, property: &str, value: Target| {
+        Delta::builder("alice", "h")
+            .timestamp(ts)
+            .set_property(entity, property, value)
+            .build()
+            .unwrap()
+    };
+    write(
+        &t.node,
+        vec![
+            at(10, "m1", "title", "Heat".into()),
+            at(11, "m1", "director", Target::reference("p1", "directed")),
+            at(12, "p1", "name", "Ann".into()),
+        ],
+    )
+    .await;
+    let mut c = ws(t.addr).await;
+    send(
+        &mut c,
+        json!({"op": "watch", "id": "w", "entity": "m1", "schema": "Movie"}),
+    )
+    .await;
+    assert_eq!(
+        view_of(recv(&mut c).await, "w")["director"]["properties"]["name"],
+        "Ann"
+    );
+    // A change to an entity the answer does not read: no message (the next
+    // message proves it). A change to the nested director: a new view.
+    write(&t.node, vec![at(20, "p2", "name", "Zed".into())]).await;
+    write(&t.node, vec![at(21, "p1", "name", "Bo".into())]).await;
+    let m = view_of(recv(&mut c).await, "w");
+    assert_eq!(m["director"]["properties"]["name"], "Bo", "{m}");
+    assert_eq!(m["title"], "Heat", "{m}");
+    // Re-registering the schema (projection to the title) changes the view.
+    write(
+        &t.node,
+        register(
+            r#"{"name":"Movie","select":"by-target-context","contexts":["title"]}"#,
+            30,
+        ),
+    )
+    .await;
+    assert_eq!(view_of(recv(&mut c).await, "w"), json!({"title": "Heat"}));
+    // The old director no longer matters to the answer.
+    write(&t.node, vec![at(40, "p1", "name", "Cy".into())]).await;
+    write(&t.node, vec![at(41, "m1", "title", "Heat II".into())]).await;
+    assert_eq!(
+        view_of(recv(&mut c).await, "w"),
+        json!({"title": "Heat II"})
+    );
     t.server.shutdown().await.unwrap();
 }
 

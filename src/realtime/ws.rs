@@ -11,15 +11,16 @@
 //! One task per socket reads frames, drains its subscriptions' queues and
 //! writes; a slow socket only ever waits on itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::SinkExt;
 use rhizome_crdt::codec::Format;
+use rhizome_crdt::schema::expand::Expander;
 use rhizome_crdt::view::ViewOptions;
-use rhizome_crdt::{HyperviewOptions, StrategyRegistry, Timestamp, ViewResolver};
+use rhizome_crdt::{StrategyRegistry, Timestamp, ViewResolver};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -99,11 +100,28 @@ struct SubEntry {
 struct WatchEntry {
     id: Value,
     entity: Arc<str>,
+    schema: Option<Arc<str>>,
     as_of: Option<Timestamp>,
     resolver: ViewResolver,
     flag: Arc<WatchFlag>,
     last: String,
-    _registration: Registration,
+    /// One registration per entity the last answer read (the entity, the
+    /// entities nested under the schema, `_schema/NAME`): a batch changing
+    /// any of them raises `flag`.
+    registrations: HashMap<Arc<str>, Registration>,
+}
+
+impl WatchEntry {
+    /// Keeps the registrations in step with what the answer read.
+    fn watch_exactly(&mut self, hub: &Hub, read: BTreeSet<Arc<str>>) {
+        self.registrations.retain(|e, _| read.contains(e));
+        for e in read {
+            if !self.registrations.contains_key(&e) {
+                let r = hub.watch(Arc::clone(&e), Arc::clone(&self.flag));
+                self.registrations.insert(e, r);
+            }
+        }
+    }
 }
 
 struct Conn {
@@ -205,7 +223,14 @@ impl Conn {
         }
         for w in self.watches.values_mut() {
             if w.flag.take() {
-                let view = compute_view(&self.hub, &w.entity, w.as_of, &w.resolver);
+                let (view, read) = compute_view(
+                    &self.hub,
+                    &w.entity,
+                    w.schema.as_deref(),
+                    w.as_of,
+                    &w.resolver,
+                );
+                w.watch_exactly(&self.hub, read);
                 if view != w.last {
                     frames.push(view_frame(&w.id, &view));
                     w.last = view;
@@ -386,7 +411,12 @@ impl Conn {
             Ok(k) => k,
             Err(f) => return self.send(f).await,
         };
-        if let Some(schema) = schema {
+        if let Some(schema) = &schema
+            && !self
+                .hub
+                .node()
+                .read(|s| s.schemas_as_of(None).get(schema).is_some())
+        {
             let f = error_frame(
                 Some(("sub", &id)),
                 "unknown_schema",
@@ -395,6 +425,7 @@ impl Conn {
             );
             return self.send(f).await;
         }
+        let schema: Option<Arc<str>> = schema.map(Arc::from);
         let as_of = match as_of.map(Timestamp::new).transpose() {
             Ok(t) => t,
             Err(e) => {
@@ -424,22 +455,42 @@ impl Conn {
         };
         let entity: Arc<str> = entity.into();
         let flag = Arc::new(WatchFlag::new(Arc::clone(&self.wake)));
-        // Register first: a batch stored after the view is computed sets the flag.
-        let registration = self.hub.watch(Arc::clone(&entity), Arc::clone(&flag));
-        let view = compute_view(&self.hub, &entity, as_of, &resolver);
-        self.send(view_frame(&id, &view)).await?;
-        self.watches.insert(
-            key,
-            WatchEntry {
-                id,
-                entity,
-                as_of,
-                resolver,
-                flag,
-                last: view,
-                _registration: registration,
-            },
+        let mut entry = WatchEntry {
+            id,
+            entity: Arc::clone(&entity),
+            schema,
+            as_of,
+            resolver,
+            flag,
+            last: String::new(),
+            registrations: HashMap::new(),
+        };
+        // Register before computing, so a batch stored meanwhile raises the
+        // flag. The entities the answer read are known only after computing;
+        // if the flag rose by then, compute once more with them registered.
+        entry.watch_exactly(&self.hub, BTreeSet::from([Arc::clone(&entity)]));
+        let (mut view, read) = compute_view(
+            &self.hub,
+            &entity,
+            entry.schema.as_deref(),
+            as_of,
+            &entry.resolver,
         );
+        entry.watch_exactly(&self.hub, read);
+        if entry.flag.take() {
+            let (again, read) = compute_view(
+                &self.hub,
+                &entity,
+                entry.schema.as_deref(),
+                as_of,
+                &entry.resolver,
+            );
+            entry.watch_exactly(&self.hub, read);
+            view = again;
+        }
+        self.send(view_frame(&entry.id, &view)).await?;
+        entry.last = view;
+        self.watches.insert(key, entry);
         Ok(())
     }
 
@@ -514,18 +565,37 @@ fn view_frame(id: &Value, view_json: &str) -> String {
     format!("{{\"type\":\"view\",\"sub\":{id},\"view\":{view_json}}}")
 }
 
+/// The view of `entity` (under `schema`, if any) as JSON, and every entity
+/// the answer read. An entity that does not exist (or that the schema's
+/// projection leaves empty) answers `{"id", "properties": {}}`.
 fn compute_view(
     hub: &Hub,
     entity: &str,
+    schema: Option<&str>,
     as_of: Option<Timestamp>,
     resolver: &ViewResolver,
-) -> String {
-    let hyperview = hub
-        .node()
-        .read(|s| s.index.hyperview(entity, &HyperviewOptions::as_of(as_of)));
-    let view = resolver.resolve(&hyperview);
-    serde_json::to_string(&view).unwrap_or_else(|e| {
-        tracing::error!("serialising a view: {e}");
-        String::from("null")
-    })
+) -> (String, BTreeSet<Arc<str>>) {
+    let answer = hub.node().read(|s| {
+        let schemas = s.schemas_as_of(None);
+        Expander::new(&s.index, &schemas, as_of).view(entity, schema, resolver)
+    });
+    let empty = || json!({"id": entity, "properties": {}}).to_string();
+    match answer {
+        Ok(Some(expansion)) => {
+            let json = serde_json::to_string(&expansion.value).unwrap_or_else(|e| {
+                tracing::error!("serialising a view: {e}");
+                String::from("null")
+            });
+            (json, expansion.read)
+        }
+        // Err: the schema was retracted after the watch began; nothing to
+        // show until it is registered again.
+        Ok(None) | Err(_) => {
+            let mut read = BTreeSet::from([Arc::from(entity)]);
+            if let Some(name) = schema {
+                read.insert(Arc::from(rhizome_crdt::schema::registry::entity_of(name)));
+            }
+            (empty(), read)
+        }
+    }
 }
