@@ -1,0 +1,156 @@
+//! What the HTTP test files share: a small raw HTTP/1 client and an
+//! in-process server on a free port. (`tests/common/mod.rs`, so cargo does
+//! not build it as a test of its own.)
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use rhizome::config::Config;
+use rhizome::http::{self, AppState, Limits, RunningServer, Server};
+use rhizome::node::Node;
+use serde_json::Value;
+
+// ---------------------------------------------------------------- client
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Asserts status and error code; returns the `error` object.
+    pub fn error(&self, status: u16, code: &str) -> Value {
+        let body = self.json();
+        assert_eq!(self.status, status, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        body["error"].clone()
+    }
+
+    pub fn ok(&self, status: u16) -> Value {
+        let body = self.json();
+        assert_eq!(self.status, status, "{body}");
+        body
+    }
+}
+
+/// One request on a fresh connection that the server closes after it.
+pub fn request(addr: SocketAddr, method: &str, path: &str, ct: Option<&str>, body: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if let Some(ct) = ct {
+        head.push_str(&format!("content-type: {ct}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413) before reading the whole body.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut body = raw[end + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let i = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let n =
+                usize::from_str_radix(std::str::from_utf8(&rest[..i]).unwrap().trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[i + 2..i + 2 + n]);
+            rest = &rest[i + 2 + n + 2..];
+        }
+        body = out;
+    }
+    Reply { status, body }
+}
+
+pub fn get(addr: SocketAddr, path: &str) -> Reply {
+    request(addr, "GET", path, None, b"")
+}
+
+pub fn post(addr: SocketAddr, path: &str, body: &Value) -> Reply {
+    post_raw(addr, path, body.to_string().as_bytes())
+}
+
+pub fn post_raw(addr: SocketAddr, path: &str, body: &[u8]) -> Reply {
+    request(addr, "POST", path, Some("application/json"), body)
+}
+
+// ---------------------------------------------------- in-process server
+
+#[derive(Parser)]
+pub struct Cli {
+    #[command(flatten)]
+    config: Config,
+}
+
+pub struct TestServer {
+    pub runtime: tokio::runtime::Runtime,
+    pub server: Option<RunningServer>,
+    pub addr: SocketAddr,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        let limits = Limits {
+            max_body_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(async {
+            let config =
+                Cli::try_parse_from(["rhizome", "--storage", "memory", "--host-id", "test-node"])
+                    .unwrap()
+                    .config;
+            let node = Arc::new(Node::start(config).await.unwrap());
+            let app = http::router(AppState::new(node), &limits);
+            Server::bind("127.0.0.1:0".parse().unwrap(), &limits, app)
+                .await
+                .unwrap()
+                .spawn()
+        });
+        let addr = server.local_addr();
+        TestServer {
+            runtime,
+            server: Some(server),
+            addr,
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            let _ = self.runtime.block_on(s.shutdown());
+        }
+    }
+}
