@@ -19,6 +19,47 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// The node key file cannot be read, parsed or written.
+    #[error("node key {path}: {problem}")]
+    Identity {
+        /// The key file.
+        path: String,
+        /// What went wrong.
+        problem: String,
+    },
+    /// A peer address that is neither `NODE_ID@IP:PORT` nor a ticket.
+    #[error("bad peer `{peer}`: {problem}")]
+    BadPeer {
+        /// The text given.
+        peer: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A sync setting out of range.
+    #[error("bad setting {name}: {problem}")]
+    BadSetting {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The endpoint cannot bind its address.
+    #[error("cannot bind the sync endpoint on {addr}: {problem}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        problem: String,
+    },
+    /// A connection or stream failed, or the peer broke the protocol.
+    #[error("sync: {0}")]
+    Net(String),
+    /// A frame from a peer that does not decode or breaks a limit.
+    #[error("bad frame from a peer: {0}")]
+    BadFrame(String),
+    /// The node could not store what a peer sent.
+    #[error("cannot store deltas from a peer: {0}")]
+    Replica(String),
 }
 
 /// `Result` with this crate's [`Error`].

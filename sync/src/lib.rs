@@ -42,6 +42,7 @@ mod fingerprint;
 mod fingerprint_tree;
 mod key;
 mod message;
+pub mod net;
 mod reconcile;
 
 pub use error::{Error, Result};
