@@ -68,6 +68,9 @@ pub struct StoredBatch {
     pub first_seq: Seq,
     /// The deltas, in sequence order.
     pub deltas: Vec<Arc<Delta>>,
+    /// How many of `deltas`, from the first, this node's clients wrote; the
+    /// rest were received from peers.
+    pub local: usize,
     /// The `(entity, property)` pairs whose views may have changed through
     /// this batch (negations and completed transactions included), for view
     /// caches and watchers.

@@ -53,6 +53,10 @@ pub struct Config {
     /// The real-time feeds' settings (buffers, keep-alive, WebSocket limits).
     #[command(flatten)]
     pub realtime: crate::realtime::Settings,
+    /// Sync settings beyond the four above (allow-list, partial
+    /// replication, cluster, gossip size, interval, on/off).
+    #[command(flatten)]
+    pub sync: crate::replication::SyncConfig,
 }
 
 impl Config {
@@ -73,6 +77,7 @@ impl Config {
             view_cache: 10_000,
             http: crate::http::Limits::default(),
             realtime: crate::realtime::Settings::default(),
+            sync: crate::replication::SyncConfig::default(),
         }
     }
 

@@ -17,6 +17,9 @@ pub enum Error {
     /// A delta or a batch was refused.
     #[error(transparent)]
     Delta(#[from] rhizome_crdt::Error),
+    /// The sync layer failed (node key, endpoint, a peer setting).
+    #[error(transparent)]
+    Sync(#[from] rhizome_sync::Error),
     /// A delta of a batch has the id of a stored delta (or of an earlier
     /// delta of the same batch) but other content. Nothing of the batch was
     /// stored.

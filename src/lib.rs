@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod node;
 pub mod realtime;
+pub mod replication;
 pub mod store;
 
 pub use error::{Error, Result};

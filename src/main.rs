@@ -80,26 +80,43 @@ async fn start(config: Config) -> rhizome::Result<()> {
     let c = node.config();
     tracing::info!(storage = ?c.storage, data_dir = %c.data_dir.display(), "node started");
     let limits = c.http.clone();
-    let state = AppState::new(Arc::clone(&node));
+    let sync = if c.sync.is_enabled() {
+        Some(rhizome::replication::start(&node).await?)
+    } else {
+        None
+    };
+    let mut state = AppState::new(Arc::clone(&node));
+    if let Some(sync) = &sync {
+        state = state.with_sync(sync.clone());
+    }
     let stopping = state.shutdown();
     let app = http::router(state, &limits);
     let server = Server::bind(SocketAddr::new(c.http_addr, c.http_port), &limits, app)
         .await?
         .stopping_raises(stopping);
-    // The start line of API.md §5, parsed by tests and scripts. `node=` and
-    // `sync=` are the configured placeholders until the sync layer runs an
-    // endpoint; it then prints the endpoint id and its dialable address.
+    // The start line of API.md §5, parsed by tests and scripts: the node
+    // id and the address its endpoint is bound to (what a peer dials as
+    // `NODE_ID@IP:PORT`), or `sync=off`.
+    let sync_addr = match &sync {
+        Some(sync) => sync
+            .bound_sockets()
+            .first()
+            .map_or_else(|| "none".to_owned(), ToString::to_string),
+        None => "off".to_owned(),
+    };
     println!(
-        "rhizome listening http={} node={} sync={}",
+        "rhizome listening http={} node={} sync={sync_addr}",
         server.local_addr(),
         node.node_id(),
-        SocketAddr::new(c.sync_addr, c.sync_port),
     );
     if let Err(e) = std::io::stdout().flush() {
         tracing::warn!("cannot flush stdout: {e}");
     }
     server.run(shutdown_signal()).await?;
     tracing::info!("HTTP server stopped; shutting the node down");
+    if let Some(sync) = &sync {
+        sync.shutdown().await;
+    }
     node.shutdown().await?;
     println!("rhizome stopped");
     Ok(())

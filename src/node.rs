@@ -105,6 +105,7 @@ impl Shared {
 enum Request {
     Ingest {
         deltas: Vec<Arc<Delta>>,
+        local: bool,
         reply: oneshot::Sender<Result<Ingested>>,
     },
     Shutdown(oneshot::Sender<Result<()>>),
@@ -115,6 +116,7 @@ struct Inner {
     config: Config,
     node_id: String,
     host_id: String,
+    secret_key: rhizome_sync::net::SecretKey,
     shared: Arc<Shared>,
     queue: mpsc::Sender<Request>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -153,15 +155,19 @@ impl Node {
 
     /// Starts a node over an already opened `store`.
     pub async fn with_store(config: Config, store: Box<dyn Store>) -> Result<Node> {
-        // Placeholder until the sync layer owns the node key: the id is the
-        // hash of the configured host id (stable across restarts), or of a
-        // fresh UUID when none is configured. The sync layer replaces it
-        // with the iroh endpoint id, which also becomes the default host id.
-        let seed = match &config.host_id {
-            Some(host) => host.clone(),
-            None => uuid::Uuid::now_v7().to_string(),
+        // The node key: kept in the data directory with the disk store (the
+        // node id is stable across restarts), fresh per start in memory.
+        let secret_key = match config.storage {
+            StorageKind::Disk => {
+                let dir = config.data_dir.clone();
+                blocking(move || {
+                    rhizome_sync::net::identity::load_or_create(&dir).map_err(Error::Sync)
+                })
+                .await?
+            }
+            StorageKind::Memory => rhizome_sync::net::SecretKey::generate(),
         };
-        let node_id = blake3::hash(seed.as_bytes()).to_hex().to_string();
+        let node_id = secret_key.public().to_string();
         let host_id = config.host_id.clone().unwrap_or_else(|| node_id.clone());
         let (store, state) = blocking(move || recover(store)).await?;
         let (feed, _) = broadcast::channel(FEED_CAPACITY);
@@ -180,6 +186,7 @@ impl Node {
             inner: Arc::new(Inner {
                 node_id,
                 host_id,
+                secret_key,
                 config,
                 shared,
                 queue,
@@ -193,9 +200,15 @@ impl Node {
         &self.inner.config
     }
 
-    /// This node's id in the cluster (its iroh endpoint id, once sync runs).
+    /// This node's id in the cluster: the public half of its key, which is
+    /// its iroh endpoint id.
     pub fn node_id(&self) -> &str {
         &self.inner.node_id
+    }
+
+    /// The node's key (sync binds its endpoint with it).
+    pub fn secret_key(&self) -> &rhizome_sync::net::SecretKey {
+        &self.inner.secret_key
     }
 
     /// The `host` written on deltas this node creates: `RHIZOME_HOST_ID`,
@@ -219,6 +232,13 @@ impl Node {
     /// every read. If the future is dropped after the batch was queued, the
     /// batch may still be stored.
     pub async fn ingest(&self, deltas: Vec<Delta>) -> Result<Ingested> {
+        self.ingest_from(deltas, true).await
+    }
+
+    /// [`Node::ingest`] for deltas received from a peer (`local == false`):
+    /// the same, but the stored batch says so ([`StoredBatch::local`]), so
+    /// sync does not broadcast them again.
+    pub async fn ingest_from(&self, deltas: Vec<Delta>, local: bool) -> Result<Ingested> {
         if deltas.is_empty() {
             return Ok(Ingested::default());
         }
@@ -226,7 +246,11 @@ impl Node {
         let (reply, answer) = oneshot::channel();
         self.inner
             .queue
-            .send(Request::Ingest { deltas, reply })
+            .send(Request::Ingest {
+                deltas,
+                local,
+                reply,
+            })
             .await
             .map_err(|_| Error::ShuttingDown)?;
         answer.await.map_err(|_| Error::ShuttingDown)?
@@ -364,6 +388,7 @@ fn recover(store: Box<dyn Store>) -> Result<(Box<dyn Store>, State)> {
 
 struct Pending {
     deltas: Vec<Arc<Delta>>,
+    local: bool,
     reply: oneshot::Sender<Result<Ingested>>,
 }
 
@@ -383,9 +408,17 @@ fn run_writer(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<Request>, shared
         let mut next = Some(first);
         while let Some(req) = next.take() {
             match req {
-                Request::Ingest { deltas, reply } => {
+                Request::Ingest {
+                    deltas,
+                    local,
+                    reply,
+                } => {
                     size += deltas.len();
-                    group.push(Pending { deltas, reply });
+                    group.push(Pending {
+                        deltas,
+                        local,
+                        reply,
+                    });
                 }
                 Request::Shutdown(reply) => {
                     shutdown = Some(reply);
@@ -460,6 +493,10 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
     }
     let mut pending = crate::ingest::PendingIds::default();
     let mut decided = Vec::with_capacity(group.len());
+    // This node's own writes first, so a stored batch is its local deltas
+    // then those received from peers (`StoredBatch::local`).
+    let mut group = group;
+    group.sort_by_key(|p| !p.local);
     {
         let state = shared.read();
         let several = group.len() > 1;
@@ -470,13 +507,13 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
                     pending.insert(d.id().clone(), Arc::clone(d));
                 }
             }
-            decided.push((p.reply, plan));
+            decided.push((p.reply, p.local, plan));
         }
     }
     let metrics = crate::metrics::global();
     let mut conflicts = 0;
     let mut duplicates = 0;
-    for (_, plan) in &decided {
+    for (_, _, plan) in &decided {
         match plan {
             Ok(p) => duplicates += p.duplicates.len() as u64,
             Err(_) => conflicts += 1,
@@ -487,9 +524,15 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
     }
     let all: Vec<Arc<Delta>> = decided
         .iter()
-        .filter_map(|(_, p)| p.as_ref().ok())
+        .filter_map(|(_, _, p)| p.as_ref().ok())
         .flat_map(|p| p.accepted.iter().cloned())
         .collect();
+    let local: usize = decided
+        .iter()
+        .filter(|(_, local, _)| *local)
+        .filter_map(|(_, _, p)| p.as_ref().ok())
+        .map(|p| p.accepted.len())
+        .sum();
     let started = Instant::now();
     let appended = store.append(&all);
     metrics
@@ -516,7 +559,7 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
                     .inc_by(views.invalidations - before);
                 changed
             };
-            for (reply, plan) in decided {
+            for (reply, _, plan) in decided {
                 let _ = reply.send(plan.map(|p| p.answer()));
             }
             if !all.is_empty() {
@@ -524,6 +567,7 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
                 let _ = shared.feed.send(Arc::new(StoredBatch {
                     first_seq,
                     deltas: all,
+                    local,
                     changed,
                 }));
             }
@@ -531,7 +575,7 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
         Err(e) => {
             tracing::error!("group commit of {} deltas failed: {e}", all.len());
             let message = e.to_string();
-            for (reply, plan) in decided {
+            for (reply, _, plan) in decided {
                 let _ =
                     reply.send(plan.and_then(|_| {
                         Err(Error::storage("committing the batch", message.as_str()))

@@ -13,13 +13,25 @@ pub struct AppState {
     pub node: Arc<Node>,
     /// The real-time feeds (SSE, WebSocket) and their shutdown flag.
     pub realtime: Arc<Hub>,
+    /// The sync layer, when it runs (`GET /api/peers`, sync metrics).
+    pub sync: Option<rhizome_sync::net::SyncNode>,
 }
 
 impl AppState {
     /// State serving `node`.
     pub fn new(node: Arc<Node>) -> AppState {
         let realtime = Arc::new(Hub::new(Arc::clone(&node), Shutdown::new()));
-        AppState { node, realtime }
+        AppState {
+            node,
+            realtime,
+            sync: None,
+        }
+    }
+
+    /// This state, with the node's sync layer.
+    pub fn with_sync(mut self, sync: rhizome_sync::net::SyncNode) -> AppState {
+        self.sync = Some(sync);
+        self
     }
 
     /// The flag long-lived streams watch; give it to

@@ -1,12 +1,13 @@
 //! `GET /metrics`.
 
+use axum::extract::State;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::on;
 use serde_json::json;
 
 use super::Route;
-use crate::http::metrics;
+use crate::http::{AppState, metrics};
 
 /// The routes of this module.
 pub const ROUTES: &[Route] = &[Route {
@@ -23,8 +24,12 @@ pub const ROUTES: &[Route] = &[Route {
     },
 }];
 
-async fn exposition() -> Response {
-    let mut response = metrics::global().encode().into_response();
+async fn exposition(State(state): State<AppState>) -> Response {
+    let mut text = metrics::global().encode();
+    if let Some(sync) = &state.sync {
+        sync.metrics().encode(&mut text);
+    }
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(metrics::CONTENT_TYPE),

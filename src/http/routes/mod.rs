@@ -19,6 +19,7 @@ pub mod entities;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod peers;
 pub mod query;
 pub mod realtime;
 pub mod schemas;
@@ -77,6 +78,7 @@ pub const TABLES: &[&[Route]] = &[
     collections::ROUTES,
     transactions::ROUTES,
     realtime::ROUTES,
+    peers::ROUTES,
 ];
 
 /// Every route of the API, in table order.

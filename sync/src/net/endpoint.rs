@@ -167,7 +167,10 @@ pub struct EndpointSettings {
 
 /// Binds an endpoint per the module's safety rules; returns it with the
 /// address lookup that resolves known peers (add peers to it).
-pub async fn bind(settings: EndpointSettings, guard: Arc<Guard>) -> Result<(Endpoint, MemoryLookup)> {
+pub async fn bind(
+    settings: EndpointSettings,
+    guard: Arc<Guard>,
+) -> Result<(Endpoint, MemoryLookup)> {
     let lookup = MemoryLookup::new();
     let relay_mode = match &settings.relay {
         Relay::None => RelayMode::Disabled,

@@ -138,7 +138,9 @@ async fn read_frame(stream: &mut RecvStream, max: usize) -> Result<Option<Vec<u8
     }
     let len = u32::from_le_bytes(len) as usize;
     if len > max {
-        return Err(Error::BadFrame(format!("a frame of {len} bytes, over the limit of {max}")));
+        return Err(Error::BadFrame(format!(
+            "a frame of {len} bytes, over the limit of {max}"
+        )));
     }
     let mut buf = vec![0u8; len];
     match tokio::time::timeout(FRAME_TIMEOUT, stream.read_exact(&mut buf)).await {
@@ -189,7 +191,9 @@ pub async fn run(
             match postcard::from_bytes::<Control>(&bytes)? {
                 Control::Hello { version, filter } if version == VERSION => filter,
                 Control::Hello { version, .. } => {
-                    return Err(Error::Net(format!("the peer speaks version {version}, not {VERSION}")));
+                    return Err(Error::Net(format!(
+                        "the peer speaks version {version}, not {VERSION}"
+                    )));
                 }
                 _ => return Err(Error::Net("the peer did not say hello".into())),
             }
@@ -357,7 +361,11 @@ async fn flush(stream: &mut SendStream, batch: &mut Vec<Vec<u8>>) -> Result<u64>
 
 /// Reads data frames to the end of the stream, storing each before reading
 /// the next; returns (deltas received, deltas new, bytes).
-async fn read_data(mut stream: RecvStream, scope: &Scope, replica: Arc<dyn Replica>) -> Result<(u64, u64, u64)> {
+async fn read_data(
+    mut stream: RecvStream,
+    scope: &Scope,
+    replica: Arc<dyn Replica>,
+) -> Result<(u64, u64, u64)> {
     let (mut received, mut new, mut bytes) = (0u64, 0u64, 0u64);
     while let Some(frame) = read_frame(&mut stream, MAX_DATA_FRAME).await? {
         bytes += frame.len() as u64 + 4;
@@ -368,7 +376,9 @@ async fn read_data(mut stream: RecvStream, scope: &Scope, replica: Arc<dyn Repli
             let delta = rhizome_crdt::codec::binary::decode(bytes)
                 .map_err(|e| Error::BadFrame(format!("a delta does not decode: {e}")))?;
             if !scope.matches(&delta) {
-                return Err(Error::BadFrame("the peer sent a delta outside the agreed filter".into()));
+                return Err(Error::BadFrame(
+                    "the peer sent a delta outside the agreed filter".into(),
+                ));
             }
             deltas.push(delta);
         }

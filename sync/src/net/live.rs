@@ -147,7 +147,13 @@ impl Sequencer {
         (out, skipped)
     }
 
-    fn emit(&mut self, deltas: &[Vec<u8>], max_bytes: usize, out: &mut Vec<Bytes>, skipped: &mut usize) {
+    fn emit(
+        &mut self,
+        deltas: &[Vec<u8>],
+        max_bytes: usize,
+        out: &mut Vec<Bytes>,
+        skipped: &mut usize,
+    ) {
         let message = LiveMessage {
             origin: self.origin,
             epoch: self.epoch,
@@ -229,11 +235,19 @@ mod tests {
             .map(|i| char::from(b'a' + (blake3::hash(&i.to_le_bytes()).as_bytes()[0] % 26)))
             .collect();
         let huge = Arc::new(
-            Delta::builder("a", "h").id("big").timestamp(5).pointer("x", big).build().unwrap(),
+            Delta::builder("a", "h")
+                .id("big")
+                .timestamp(5)
+                .pointer("x", big)
+                .build()
+                .unwrap(),
         );
         let (messages, skipped) = seq.pack(&[delta(1, 10), huge, delta(2, 10)], 4096);
         assert_eq!(skipped, 1);
-        let counters: Vec<u64> = messages.iter().map(|m| unpack(m).unwrap().0.counter).collect();
+        let counters: Vec<u64> = messages
+            .iter()
+            .map(|m| unpack(m).unwrap().0.counter)
+            .collect();
         // The two small deltas share one message or travel in two; either
         // way the big one's counter is missing.
         let last = *counters.last().unwrap();

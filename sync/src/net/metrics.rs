@@ -96,22 +96,82 @@ impl SyncMetrics {
             peers: Gauge::default(),
             neighbours: Gauge::default(),
         };
-        r.register("runs", "Reconciliation runs with a peer, by result", m.runs.clone());
-        r.register("rounds", "Reconciliation messages received from a peer", m.rounds.clone());
-        r.register("deltas_sent", "Deltas sent to a peer by reconciliation", m.deltas_sent.clone());
-        r.register("deltas_received", "New deltas received from a peer (reconciliation and gossip)", m.deltas_received.clone());
-        r.register("bytes_sent", "Reconciliation bytes sent to a peer (control and data)", m.bytes_sent.clone());
-        r.register("bytes_received", "Reconciliation bytes received from a peer (control and data)", m.bytes_received.clone());
-        r.register("seconds_since_last_sync", "Seconds since the last successful reconciliation with a peer", m.since_last_sync.clone());
-        r.register("gossip_messages", "Gossip messages of live deltas", m.gossip_messages.clone());
-        r.register("gossip_bytes", "Bytes of gossip messages of live deltas", m.gossip_bytes.clone());
-        r.register("gossip_deltas", "Deltas carried by gossip", m.gossip_deltas.clone());
-        r.register("gossip_lagged", "Times the gossip subscription fell behind", m.gossip_lagged.clone());
-        r.register("gossip_gaps", "Gaps seen in an origin's gossip message numbers", m.gossip_gaps.clone());
-        r.register("broadcast_skipped", "Deltas not broadcast (too large or outbox full)", m.broadcast_skipped.clone());
-        r.register("refused", "Connections refused by the allow-list or a block", m.refused.clone());
+        r.register(
+            "runs",
+            "Reconciliation runs with a peer, by result",
+            m.runs.clone(),
+        );
+        r.register(
+            "rounds",
+            "Reconciliation messages received from a peer",
+            m.rounds.clone(),
+        );
+        r.register(
+            "deltas_sent",
+            "Deltas sent to a peer by reconciliation",
+            m.deltas_sent.clone(),
+        );
+        r.register(
+            "deltas_received",
+            "New deltas received from a peer (reconciliation and gossip)",
+            m.deltas_received.clone(),
+        );
+        r.register(
+            "bytes_sent",
+            "Reconciliation bytes sent to a peer (control and data)",
+            m.bytes_sent.clone(),
+        );
+        r.register(
+            "bytes_received",
+            "Reconciliation bytes received from a peer (control and data)",
+            m.bytes_received.clone(),
+        );
+        r.register(
+            "seconds_since_last_sync",
+            "Seconds since the last successful reconciliation with a peer",
+            m.since_last_sync.clone(),
+        );
+        r.register(
+            "gossip_messages",
+            "Gossip messages of live deltas",
+            m.gossip_messages.clone(),
+        );
+        r.register(
+            "gossip_bytes",
+            "Bytes of gossip messages of live deltas",
+            m.gossip_bytes.clone(),
+        );
+        r.register(
+            "gossip_deltas",
+            "Deltas carried by gossip",
+            m.gossip_deltas.clone(),
+        );
+        r.register(
+            "gossip_lagged",
+            "Times the gossip subscription fell behind",
+            m.gossip_lagged.clone(),
+        );
+        r.register(
+            "gossip_gaps",
+            "Gaps seen in an origin's gossip message numbers",
+            m.gossip_gaps.clone(),
+        );
+        r.register(
+            "broadcast_skipped",
+            "Deltas not broadcast (too large or outbox full)",
+            m.broadcast_skipped.clone(),
+        );
+        r.register(
+            "refused",
+            "Connections refused by the allow-list or a block",
+            m.refused.clone(),
+        );
         r.register("peers", "Peers known", m.peers.clone());
-        r.register("neighbours", "Current gossip neighbours", m.neighbours.clone());
+        r.register(
+            "neighbours",
+            "Current gossip neighbours",
+            m.neighbours.clone(),
+        );
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = r;
         m
     }

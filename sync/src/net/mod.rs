@@ -37,10 +37,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use iroh::Endpoint;
 use iroh::address_lookup::memory::MemoryLookup;
 use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
-use iroh::{Endpoint, EndpointAddr, EndpointId, SecretKey};
 use iroh_gossip::api::{Event, GossipSender, JoinOptions};
 use iroh_gossip::{Gossip, TopicId};
 use rhizome_crdt::Delta;
@@ -49,6 +49,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 pub use addr::{parse_peer, parse_peers, ticket};
 pub use endpoint::{Guard, Relay};
 pub use exchange::{Report, SYNC_ALPN};
+pub use iroh::{EndpointAddr, EndpointId, SecretKey};
 pub use metrics::SyncMetrics;
 pub use peers::{PeerInfo, PeerStatus};
 pub use replica::{BoxFuture, Replica};
@@ -349,7 +350,10 @@ impl SyncNode {
         }
         if local && !deltas.is_empty() && self.inner.outbox.try_send(deltas.to_vec()).is_err() {
             self.inner.outbox_overflow.store(true, Ordering::Relaxed);
-            self.inner.metrics.broadcast_skipped.inc_by(deltas.len() as u64);
+            self.inner
+                .metrics
+                .broadcast_skipped
+                .inc_by(deltas.len() as u64);
         }
     }
 
@@ -367,8 +371,14 @@ impl SyncNode {
     }
 
     /// Reconciles with `peer` now, from this task, and reports the run.
-    pub async fn sync_with(&self, peer: EndpointId) -> Result<Report> {
-        run_with(&self.inner, peer).await
+    /// Its addresses are remembered for later dials; it does not become a
+    /// configured peer.
+    pub async fn sync_with(&self, peer: EndpointAddr) -> Result<Report> {
+        let id = peer.id;
+        if !peer.is_empty() {
+            self.inner.lookup.add_endpoint_info(peer);
+        }
+        run_with(&self.inner, id).await
     }
 
     /// Stops every task and closes the endpoint. Idempotent.
@@ -434,8 +444,12 @@ fn record(inner: &Inner, peer: EndpointId, result: &Result<Report>) {
                 })
                 .inc();
             m.rounds.get_or_create(&label).inc_by(report.rounds);
-            m.deltas_sent.get_or_create(&label).inc_by(report.deltas_sent);
-            m.deltas_received.get_or_create(&label).inc_by(report.deltas_new);
+            m.deltas_sent
+                .get_or_create(&label)
+                .inc_by(report.deltas_sent);
+            m.deltas_received
+                .get_or_create(&label)
+                .inc_by(report.deltas_new);
             m.bytes_sent
                 .get_or_create(&label)
                 .inc_by(report.data_bytes_sent + report.control_bytes / 2);
@@ -497,7 +511,10 @@ impl Trees for RunTrees<'_> {
             let mut entries = Vec::new();
             self.inner.replica.for_each(&mut |d| {
                 if scope.matches(d) {
-                    entries.push((crate::SyncItem::sync_key(&**d), crate::SyncItem::sync_hash(&**d)));
+                    entries.push((
+                        crate::SyncItem::sync_key(&**d),
+                        crate::SyncItem::sync_hash(&**d),
+                    ));
                 }
             });
             FingerprintTree::from_entries(entries)
@@ -629,7 +646,9 @@ async fn receive(inner: &Arc<Inner>, from: EndpointId, content: &[u8]) {
         direction: "received",
     };
     m.gossip_messages.get_or_create(&received).inc();
-    m.gossip_bytes.get_or_create(&received).inc_by(content.len() as u64);
+    m.gossip_bytes
+        .get_or_create(&received)
+        .inc_by(content.len() as u64);
     let (header, deltas) = match live::unpack(content) {
         Ok(x) => x,
         Err(e) => {
@@ -640,7 +659,9 @@ async fn receive(inner: &Arc<Inner>, from: EndpointId, content: &[u8]) {
     if header.origin == *inner.endpoint.id().as_bytes() {
         return;
     }
-    m.gossip_deltas.get_or_create(&received).inc_by(deltas.len() as u64);
+    m.gossip_deltas
+        .get_or_create(&received)
+        .inc_by(deltas.len() as u64);
     // A jump in the origin's counter: something was missed.
     let gap = {
         let mut origins = lock(&inner.origins);
@@ -773,7 +794,9 @@ async fn schedule(inner: Arc<Inner>, mut triggers: mpsc::Receiver<Trigger>) {
                     return;
                 };
                 loop {
-                    let configured = lock(&inner.peers).get(&id).is_some_and(|p| p.info.configured && !p.neighbour);
+                    let configured = lock(&inner.peers)
+                        .get(&id)
+                        .is_some_and(|p| p.info.configured && !p.neighbour);
                     if configured {
                         // Also (re)join gossip through it.
                         let sender = lock(&inner.sender).clone();
