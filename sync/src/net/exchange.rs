@@ -77,6 +77,8 @@ pub enum Control {
 pub struct Report {
     /// Reconciler messages this side received.
     pub rounds: u64,
+    /// Reconciler messages this side sent.
+    pub messages_sent: u64,
     /// Deltas this side sent.
     pub deltas_sent: u64,
     /// Deltas this side received.
@@ -242,6 +244,7 @@ pub async fn run(
             let first = trees.with_tree(&scope, |tree| reconciler.initiate(tree));
             my_part_done = first.is_terminal();
             send_control(&mut ctl_out, &Control::Message(first.encode()), &mut report.control_bytes).await?;
+            report.messages_sent += 1;
             if my_part_done {
                 keys_tx = None;
             }
@@ -284,6 +287,7 @@ pub async fn run(
                             let done = outcome.reply.as_ref().is_none_or(Message::is_terminal);
                             if let Some(reply) = outcome.reply {
                                 send_control(&mut ctl_out, &Control::Message(reply.encode()), &mut report.control_bytes).await?;
+                                report.messages_sent += 1;
                             }
                             if done {
                                 my_part_done = true;

@@ -18,7 +18,8 @@
 //! over it fails silently), so [`pack`] builds messages of at most
 //! `max_bytes`: it fills a message, compresses it, and halves it while the
 //! result does not fit. A delta that alone does not fit is not broadcast;
-//! its counter is used up anyway, so receivers see the gap and reconcile.
+//! its counter is used up anyway and an empty message follows, so receivers
+//! see the gap at once and reconcile.
 
 use std::sync::Arc;
 
@@ -144,6 +145,11 @@ impl Sequencer {
             self.emit(&encoded[start..end], max_bytes, &mut out, &mut skipped);
             start = end;
         }
+        if skipped > 0 {
+            // An empty message after the gap, so receivers notice it now
+            // rather than at this node's next write.
+            self.emit(&[], max_bytes, &mut out, &mut skipped);
+        }
         (out, skipped)
     }
 
@@ -168,6 +174,7 @@ impl Sequencer {
             self.counter += 1;
             out.push(Bytes::from(frame));
         } else if deltas.len() > 1 {
+            // Halve what does not fit.
             let mid = deltas.len() / 2;
             self.emit(&deltas[..mid], max_bytes, out, skipped);
             self.emit(&deltas[mid..], max_bytes, out, skipped);
