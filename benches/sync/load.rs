@@ -8,6 +8,9 @@
 //! sync-load catchup BASE DIFF...     # two nodes sharing BASE, differing by DIFF
 //! ```
 //!
+//! Stores are in memory unless `SYNC_LOAD_STORAGE=disk` (then durable, in
+//! fresh directories under the system temporary directory, left there).
+//!
 //! `latency` starts nodes A, B and C (B and C are given A as their peer),
 //! writes RATE single-delta batches per second on A for SECS seconds, and
 //! reports how long each took to be stored on C (written on A → in C's
@@ -28,13 +31,26 @@ use rhizome::node::Node;
 use rhizome_crdt::{Delta, Target};
 use rhizome_sync::net::{PeerStatus, SyncNode};
 
+static NEXT_DIR: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 struct BenchNode {
     node: Arc<Node>,
     sync: SyncNode,
 }
 
 async fn start(peers: &[&BenchNode], interval: Duration) -> BenchNode {
-    let mut config = Config::new(StorageKind::Memory, "unused");
+    // SYNC_LOAD_STORAGE=disk: durable stores in fresh temporary directories.
+    let mut config = if std::env::var("SYNC_LOAD_STORAGE").as_deref() == Ok("disk") {
+        let dir = std::env::temp_dir().join(format!(
+            "sync-load-{}-{}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        Config::new(StorageKind::Disk, dir)
+    } else {
+        Config::new(StorageKind::Memory, "unused")
+    };
     config.sync.sync_interval = interval.as_secs().max(1);
     let node = Arc::new(Node::start(config).await.expect("node"));
     let mut settings = rhizome::replication::settings(&node).expect("settings");
