@@ -183,7 +183,10 @@ pub async fn run(
         send_control(&mut out, &hello, &mut report.control_bytes).await?;
         (out, inn)
     } else {
-        let (mut out, inn) = conn.accept_bi().await.map_err(net)?;
+        let (mut out, inn) = tokio::time::timeout(FRAME_TIMEOUT, conn.accept_bi())
+            .await
+            .map_err(|_| Error::Net("the peer opened no stream".into()))?
+            .map_err(net)?;
         send_control(&mut out, &hello, &mut report.control_bytes).await?;
         (out, inn)
     };

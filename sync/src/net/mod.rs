@@ -89,6 +89,10 @@ pub struct SyncSettings {
 
 /// The default largest gossip message: 32 KiB.
 pub const DEFAULT_GOSSIP_MAX_MESSAGE: usize = 32 * 1024;
+/// Origins whose message numbers are tracked at most.
+const MAX_ORIGINS: usize = 4096;
+/// The longest a reconciliation run may take, in either role.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// How many stored batches wait to be broadcast before further ones are
 /// left to reconciliation.
 const OUTBOX: usize = 256;
@@ -411,15 +415,19 @@ impl ProtocolHandler for SyncProtocol {
         };
         lock(&inner.peers).seen(peer);
         let trees = RunTrees::new(inner);
-        let result = exchange::run(
-            &conn,
-            false,
-            &inner.filter,
-            inner.reconciler,
-            &trees,
-            Arc::clone(&inner.replica),
+        let result = tokio::time::timeout(
+            RUN_TIMEOUT,
+            exchange::run(
+                &conn,
+                false,
+                &inner.filter,
+                inner.reconciler,
+                &trees,
+                Arc::clone(&inner.replica),
+            ),
         )
-        .await;
+        .await
+        .unwrap_or_else(|_| Err(Error::Net("the run took too long".into())));
         record(inner, peer, &result);
         // The initiator closes once both sides said `Done`; wait for it so
         // the last frames are not cut off.
@@ -540,15 +548,19 @@ async fn run_with(inner: &Arc<Inner>, peer: EndpointId) -> Result<Report> {
     .map_err(|_| Error::Net("timed out connecting".into()))?
     .map_err(|e| Error::Net(format!("cannot connect: {e}")))?;
     let trees = RunTrees::new(inner);
-    let result = exchange::run(
-        &conn,
-        true,
-        &inner.filter,
-        inner.reconciler,
-        &trees,
-        Arc::clone(&inner.replica),
+    let result = tokio::time::timeout(
+        RUN_TIMEOUT,
+        exchange::run(
+            &conn,
+            true,
+            &inner.filter,
+            inner.reconciler,
+            &trees,
+            Arc::clone(&inner.replica),
+        ),
     )
-    .await;
+    .await
+    .unwrap_or_else(|_| Err(Error::Net("the run took too long".into())));
     conn.close(iroh::endpoint::VarInt::from_u32(0), b"done");
     record(inner, peer, &result);
     result
@@ -668,6 +680,11 @@ async fn receive(inner: &Arc<Inner>, from: EndpointId, content: &[u8]) {
     // A jump in the origin's counter: something was missed.
     let gap = {
         let mut origins = lock(&inner.origins);
+        // Bounded: forged origins must not grow it without limit. Forgetting
+        // costs at most one missed gap (the periodic run covers it).
+        if origins.len() >= MAX_ORIGINS && !origins.contains_key(&header.origin) {
+            origins.clear();
+        }
         let last = origins.insert(header.origin, (header.epoch, header.counter));
         match last {
             Some((epoch, counter)) if epoch == header.epoch => header.counter > counter + 1,
@@ -677,9 +694,15 @@ async fn receive(inner: &Arc<Inner>, from: EndpointId, content: &[u8]) {
     };
     if gap {
         m.gossip_gaps.inc();
-        if let Ok(origin) = EndpointId::from_bytes(&header.origin) {
-            let _ = inner.triggers.try_send(Trigger::Peer(origin));
-        }
+        // The origin field is not authenticated (gossip relays messages):
+        // reconcile with it only if it is a peer we know, else with the
+        // neighbour that delivered the message, whose id QUIC proved.
+        let origin = EndpointId::from_bytes(&header.origin)
+            .ok()
+            .filter(|id| lock(&inner.peers).get(id).is_some());
+        let _ = inner
+            .triggers
+            .try_send(Trigger::Peer(origin.unwrap_or(from)));
     }
     let deltas: Vec<Delta> = deltas
         .into_iter()
