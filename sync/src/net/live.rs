@@ -14,12 +14,15 @@
 //! so a receiver that sees a counter jump knows it missed something and
 //! reconciles with the origin.
 //!
-//! Gossip refuses messages over its configured maximum size (and a broadcast
-//! over it fails silently), so [`pack`] builds messages of at most
-//! `max_bytes`: it fills a message, compresses it, and halves it while the
-//! result does not fit. A delta that alone does not fit is not broadcast;
-//! its counter is used up anyway and an empty message follows, so receivers
-//! see the gap at once and reconcile.
+//! Gossip refuses messages over its configured maximum size, and that size
+//! includes gossip's own framing ([`GOSSIP_ENVELOPE`]). A broadcast over it
+//! fails silently, and worse: iroh-gossip's send loop for that neighbour
+//! stops, so nothing more reaches it by gossip. So the broadcaster packs
+//! into frames of at most [`max_frame`] bytes: [`Sequencer::pack`] fills a
+//! message, compresses it, and halves it while the result does not fit. A
+//! delta that alone does not fit is not broadcast; its counter is used up
+//! anyway and an empty message follows, so receivers see the gap at once
+//! and reconcile.
 
 use std::sync::Arc;
 
@@ -34,6 +37,23 @@ const HEADER: usize = 5;
 
 /// The largest raw (uncompressed) payload a received frame may announce.
 pub const MAX_RAW_BYTES: usize = 16 * 1024 * 1024;
+
+/// What iroh-gossip adds to a message's content on the wire, rounded up:
+/// the message kinds (2 bytes), its id (32), the content's length (up to
+/// 5) and the delivery round (up to 4), and its size check is strict
+/// (`len >= max` fails).
+pub const GOSSIP_ENVELOPE: usize = 64;
+
+/// The largest live frame that fits in a gossip message of
+/// `gossip_max_message` bytes.
+///
+/// ```
+/// use rhizome_sync::net::live::{GOSSIP_ENVELOPE, max_frame};
+/// assert_eq!(max_frame(4096), 4096 - GOSSIP_ENVELOPE);
+/// ```
+pub fn max_frame(gossip_max_message: usize) -> usize {
+    gossip_max_message.saturating_sub(GOSSIP_ENVELOPE)
+}
 
 /// One gossip message of live deltas.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

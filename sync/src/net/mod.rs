@@ -76,8 +76,9 @@ pub struct SyncSettings {
     pub filter: SyncFilter,
     /// The cluster name; its gossip topic is derived from it.
     pub cluster: String,
-    /// The largest gossip message, in bytes. Every node of a cluster must
-    /// use the same value (a node drops larger messages).
+    /// The largest gossip message, in bytes, gossip's framing included
+    /// (live frames are at most [`live::max_frame`] of it). Every node of a
+    /// cluster must use the same value (a node drops larger messages).
     pub gossip_max_message: usize,
     /// How often to reconcile with each known peer.
     pub interval: Duration,
@@ -151,6 +152,7 @@ struct Inner {
     replica: Arc<dyn Replica>,
     filter: SyncFilter,
     topic: TopicId,
+    /// The largest live frame (gossip's limit less its framing).
     max_message: usize,
     interval: Duration,
     reconciler: Reconciler,
@@ -237,7 +239,7 @@ impl SyncNode {
             replica,
             filter: settings.filter.clone(),
             topic: topic(&settings.cluster),
-            max_message: settings.gossip_max_message,
+            max_message: live::max_frame(settings.gossip_max_message),
             interval: settings.interval,
             reconciler: Reconciler::new(settings.reconcile)?,
             index: Mutex::new(index),
