@@ -158,6 +158,11 @@ impl std::fmt::Debug for Command {
     }
 }
 
+/// A registration on its way to the dispatcher ([`Hub::subscribe`],
+/// [`Hub::watch`]).
+pub type Registering<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Registration> + Send + 'a>>;
+
 /// A registration with the dispatcher; dropping it removes it.
 #[derive(Debug)]
 #[must_use = "dropping the registration removes it"]
@@ -242,41 +247,50 @@ impl Hub {
     /// or stream); the dispatcher takes registrations between batches, so
     /// the wait is short, and the alternative — refusing with an error the
     /// client must retry — would turn a burst of reconnects into a storm.
-    pub async fn subscribe(
+    ///
+    /// The future is boxed: connections await it from futures that live as
+    /// long as they do, which would otherwise carry its state (the command
+    /// and the queue's send) inline for their whole life.
+    pub fn subscribe(
         &self,
         after: Seq,
         filter: SubFilter,
         format: Format,
         queue: Arc<SubQueue>,
-    ) -> Registration {
-        let q = Arc::clone(&queue);
-        let registered = self
-            .register(|key| Command::Subscribe {
-                key,
-                after,
-                filter,
-                format,
-                queue: q,
+    ) -> Registering<'_> {
+        Box::pin(async move {
+            let q = Arc::clone(&queue);
+            let registered = self
+                .register(|key| Command::Subscribe {
+                    key,
+                    after,
+                    filter,
+                    format,
+                    queue: q,
+                })
+                .await;
+            registered.unwrap_or_else(|| {
+                queue.end(End::Closed);
+                Registration {
+                    key: 0,
+                    removals: None,
+                }
             })
-            .await;
-        registered.unwrap_or_else(|| {
-            queue.end(End::Closed);
-            Registration {
-                key: 0,
-                removals: None,
-            }
         })
     }
 
     /// Registers a watch of `entity`: `flag` is set whenever a stored batch
-    /// may have changed one of its views. Waits like [`Hub::subscribe`].
-    pub async fn watch(&self, entity: Arc<str>, flag: Arc<WatchFlag>) -> Registration {
-        let registered = self
-            .register(|key| Command::Watch { key, entity, flag })
-            .await;
-        registered.unwrap_or(Registration {
-            key: 0,
-            removals: None,
+    /// may have changed one of its views. Waits (and is boxed) like
+    /// [`Hub::subscribe`].
+    pub fn watch(&self, entity: Arc<str>, flag: Arc<WatchFlag>) -> Registering<'_> {
+        Box::pin(async move {
+            let registered = self
+                .register(|key| Command::Watch { key, entity, flag })
+                .await;
+            registered.unwrap_or(Registration {
+                key: 0,
+                removals: None,
+            })
         })
     }
 
