@@ -61,6 +61,14 @@ pub struct RejectLabels {
     pub reason: &'static str,
 }
 
+/// Why a WebSocket frame was answered with an error.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FrameRejectLabels {
+    /// The error frame's `code` (`invalid_json`, `unknown_op`,
+    /// `too_many_subscriptions`, ...; a fixed set, see `docs/realtime.md`).
+    pub reason: &'static str,
+}
+
 /// Labels of the build-info gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
@@ -123,6 +131,25 @@ pub struct Metrics {
     /// `rhizome_view_cache_invalidations_total`: cached views dropped because
     /// an entity they read changed.
     pub view_cache_invalidations: Counter,
+    /// `rhizome_realtime_ws_connections`: WebSockets open now.
+    pub realtime_ws_connections: Gauge,
+    /// `rhizome_realtime_sse_streams`: SSE streams open now.
+    pub realtime_sse_streams: Gauge,
+    /// `rhizome_realtime_subscriptions`: subscriptions (WebSocket and SSE)
+    /// the dispatcher serves now.
+    pub realtime_subscriptions: Gauge,
+    /// `rhizome_realtime_watches`: watch registrations (one per entity a
+    /// watched view reads) the dispatcher serves now.
+    pub realtime_watches: Gauge,
+    /// `rhizome_realtime_deliveries_total`: deltas pushed to subscribers
+    /// (one per delta and subscriber).
+    pub realtime_deliveries: Counter,
+    /// `rhizome_realtime_overflows_total`: subscriptions ended because
+    /// their buffer was full.
+    pub realtime_overflows: Counter,
+    /// `rhizome_realtime_ws_frames_rejected_total{reason}`: WebSocket frames
+    /// answered with an error, by error code.
+    pub realtime_ws_frames_rejected: Family<FrameRejectLabels, Counter>,
 }
 
 impl Metrics {
@@ -234,8 +261,57 @@ impl Metrics {
             "Cached views dropped because an entity they read changed",
             view_cache_invalidations.clone(),
         );
+        let realtime_ws_connections = Gauge::default();
+        registry.register(
+            "realtime_ws_connections",
+            "WebSocket connections open (GET /api/ws)",
+            realtime_ws_connections.clone(),
+        );
+        let realtime_sse_streams = Gauge::default();
+        registry.register(
+            "realtime_sse_streams",
+            "SSE change streams open (GET /api/deltas?feed=sse)",
+            realtime_sse_streams.clone(),
+        );
+        let realtime_subscriptions = Gauge::default();
+        registry.register(
+            "realtime_subscriptions",
+            "Subscriptions (WebSocket and SSE) the real-time dispatcher serves",
+            realtime_subscriptions.clone(),
+        );
+        let realtime_watches = Gauge::default();
+        registry.register(
+            "realtime_watches",
+            "Watch registrations (one per entity a watched view reads) the real-time dispatcher serves",
+            realtime_watches.clone(),
+        );
+        let realtime_deliveries = Counter::default();
+        registry.register(
+            "realtime_deliveries",
+            "Deltas pushed to subscribers, one per delta and subscriber",
+            realtime_deliveries.clone(),
+        );
+        let realtime_overflows = Counter::default();
+        registry.register(
+            "realtime_overflows",
+            "Subscriptions ended because their buffer was full",
+            realtime_overflows.clone(),
+        );
+        let realtime_ws_frames_rejected = Family::<FrameRejectLabels, Counter>::default();
+        registry.register(
+            "realtime_ws_frames_rejected",
+            "WebSocket frames answered with an error, by error code",
+            realtime_ws_frames_rejected.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
+            realtime_ws_connections,
+            realtime_sse_streams,
+            realtime_subscriptions,
+            realtime_watches,
+            realtime_deliveries,
+            realtime_overflows,
+            realtime_ws_frames_rejected,
             view_cache_hits,
             view_cache_misses,
             view_cache_invalidations,
@@ -287,6 +363,33 @@ impl Metrics {
         self.deltas_rejected
             .get_or_create(&RejectLabels { reason })
             .inc_by(n);
+    }
+}
+
+impl Metrics {
+    /// Counts a WebSocket frame answered with the error `code`.
+    pub fn frame_rejected(&self, code: &'static str) {
+        self.realtime_ws_frames_rejected
+            .get_or_create(&FrameRejectLabels { reason: code })
+            .inc();
+    }
+}
+
+/// Keeps a gauge one higher while it lives (an open connection, a stream).
+#[derive(Debug)]
+pub struct GaugeGuard(&'static Gauge);
+
+impl GaugeGuard {
+    /// Increments `gauge` now and decrements it on drop.
+    pub fn inc(gauge: &'static Gauge) -> GaugeGuard {
+        gauge.inc();
+        GaugeGuard(gauge)
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

@@ -853,14 +853,16 @@ async fn the_dispatcher_recovers_from_lag_by_sequence_number() {
     let hub = Hub::new(Arc::clone(&node), Shutdown::new());
     let wake = Arc::new(Notify::new());
     let queue = Arc::new(SubQueue::new(100_000, Arc::clone(&wake)));
-    let _sub = hub.subscribe(
-        0,
-        SubFilter::default(),
-        rhizome_crdt::codec::Format::V1,
-        Arc::clone(&queue),
-    );
+    let _sub = hub
+        .subscribe(
+            0,
+            SubFilter::default(),
+            rhizome_crdt::codec::Format::V1,
+            Arc::clone(&queue),
+        )
+        .await;
     let flag = Arc::new(WatchFlag::new(Arc::clone(&wake)));
-    let _watch = hub.watch("e1".into(), Arc::clone(&flag));
+    let _watch = hub.watch("e1".into(), Arc::clone(&flag)).await;
     write(&node, vec![prop("e0", "n", 0)]).await;
     while !queue.has_items() {
         wake.notified().await;

@@ -27,6 +27,7 @@ use crate::http::error::ApiError;
 use crate::http::query::QueryParams;
 use crate::http::routes::deltas::FeedQuery;
 use crate::http::state::AppState;
+use crate::metrics::GaugeGuard;
 use crate::store::Seq;
 
 /// Deltas read from the changes feed per backlog page.
@@ -96,6 +97,7 @@ pub async fn sse_changes(state: AppState, params: QueryParams, headers: &HeaderM
         registration: None,
         keepalive,
         finished: false,
+        _open: GaugeGuard::inc(&crate::metrics::global().realtime_sse_streams),
     };
     // The stream is driven by the connection itself (no task, no channel):
     // when the client goes, hyper drops the body and the registration.
@@ -196,6 +198,8 @@ struct Stream {
     registration: Option<Registration>,
     keepalive: tokio::time::Interval,
     finished: bool,
+    /// Counts the stream in `rhizome_realtime_sse_streams` while it lives.
+    _open: GaugeGuard,
 }
 
 impl Stream {
@@ -220,12 +224,9 @@ impl Stream {
                 if done {
                     self.backlog_after = None;
                     let filter = std::mem::take(&mut self.request.filter);
-                    self.registration = Some(self.hub.subscribe(
-                        last,
-                        filter,
-                        self.request.format,
-                        Arc::clone(&self.queue),
-                    ));
+                    let queue = Arc::clone(&self.queue);
+                    let format = self.request.format;
+                    self.registration = Some(self.hub.subscribe(last, filter, format, queue).await);
                 } else {
                     self.backlog_after = Some(last);
                 }

@@ -30,6 +30,7 @@ use super::queue::{End, Payload, SubQueue, WatchFlag};
 use super::sse::Backlog;
 use super::{Hub, SubFilter};
 use crate::http::state::AppState;
+use crate::metrics::GaugeGuard;
 use crate::store::Seq;
 
 /// Upgrades the request to a WebSocket with small buffers (about 6 KB per
@@ -72,13 +73,15 @@ enum Op {
     Ping,
 }
 
-/// An error frame: `{"type":"error", KEY: ID?, "error": {code, message, ...}}`.
+/// An error frame: `{"type":"error", KEY: ID?, "error": {code, message, ...}}`,
+/// counted in `rhizome_realtime_ws_frames_rejected_total{reason=code}`.
 fn error_frame(
     key: Option<(&str, &Value)>,
-    code: &str,
+    code: &'static str,
     message: impl Into<String>,
     extra: Value,
 ) -> String {
+    crate::metrics::global().frame_rejected(code);
     let mut error = json!({"code": code, "message": message.into()});
     if let (Some(e), Value::Object(x)) = (error.as_object_mut(), extra) {
         e.extend(x);
@@ -113,11 +116,11 @@ struct WatchEntry {
 
 impl WatchEntry {
     /// Keeps the registrations in step with what the answer read.
-    fn watch_exactly(&mut self, hub: &Hub, read: BTreeSet<Arc<str>>) {
+    async fn watch_exactly(&mut self, hub: &Hub, read: BTreeSet<Arc<str>>) {
         self.registrations.retain(|e, _| read.contains(e));
         for e in read {
             if !self.registrations.contains_key(&e) {
-                let r = hub.watch(Arc::clone(&e), Arc::clone(&self.flag));
+                let r = hub.watch(Arc::clone(&e), Arc::clone(&self.flag)).await;
                 self.registrations.insert(e, r);
             }
         }
@@ -138,6 +141,7 @@ struct Conn {
 struct Gone;
 
 async fn serve(hub: Arc<Hub>, socket: WebSocket) {
+    let _open = GaugeGuard::inc(&crate::metrics::global().realtime_ws_connections);
     let shutdown = hub.shutdown().clone();
     let mut conn = Conn {
         hub,
@@ -230,7 +234,7 @@ impl Conn {
                     w.as_of,
                     &w.resolver,
                 );
-                w.watch_exactly(&self.hub, read);
+                w.watch_exactly(&self.hub, read).await;
                 if view != w.last {
                     frames.push(view_frame(&w.id, &view));
                     w.last = view;
@@ -387,7 +391,8 @@ impl Conn {
         ));
         let registration = self
             .hub
-            .subscribe(after, filter, format, Arc::clone(&queue));
+            .subscribe(after, filter, format, Arc::clone(&queue))
+            .await;
         self.subs.insert(
             key,
             SubEntry {
@@ -468,7 +473,9 @@ impl Conn {
         // Register before computing, so a batch stored meanwhile raises the
         // flag. The entities the answer read are known only after computing;
         // if the flag rose by then, compute once more with them registered.
-        entry.watch_exactly(&self.hub, BTreeSet::from([Arc::clone(&entity)]));
+        entry
+            .watch_exactly(&self.hub, BTreeSet::from([Arc::clone(&entity)]))
+            .await;
         let (mut view, read) = compute_view(
             &self.hub,
             &entity,
@@ -476,7 +483,7 @@ impl Conn {
             as_of,
             &entry.resolver,
         );
-        entry.watch_exactly(&self.hub, read);
+        entry.watch_exactly(&self.hub, read).await;
         if entry.flag.take() {
             let (again, read) = compute_view(
                 &self.hub,
@@ -485,7 +492,7 @@ impl Conn {
                 as_of,
                 &entry.resolver,
             );
-            entry.watch_exactly(&self.hub, read);
+            entry.watch_exactly(&self.hub, read).await;
             view = again;
         }
         self.send(view_frame(&entry.id, &view)).await?;
