@@ -709,6 +709,11 @@ fn the_command_line_talks_to_a_running_node() {
         (status["deltas"].clone(), status["last_seq"].clone()),
         (json!(2), json!(2))
     );
+    // The sync identity is the one /api/peers gives.
+    let addr = u.trim_start_matches("http://").parse().unwrap();
+    let peers = get(addr, "/api/peers").json();
+    assert_eq!(status["node_id"], peers["self"]["node_id"]);
+    assert_eq!(status["peers"], json!(0));
 
     // Errors: one line, non-zero.
     for (args, needle) in [

@@ -201,11 +201,19 @@ pub async fn run(command: ClientCommand) -> Result<()> {
                 .get(&format!("/api/deltas?since={}&limit=1", u64::MAX))
                 .await?
                 .json()?;
+            let peers = client.get("/api/peers").await?.json()?;
+            let list = peers["peers"].as_array().cloned().unwrap_or_default();
+            let connected = list.iter().filter(|p| p["status"] == "connected").count();
             let status = serde_json::json!({
                 "url": connect.url,
                 "node": health["node"],
+                "node_id": peers["self"]["node_id"],
+                "sync": peers["sync"],
+                "sync_addrs": peers["self"]["addrs"],
                 "deltas": health["deltas"],
                 "last_seq": end["last_seq"],
+                "peers": list.len(),
+                "peers_connected": connected,
             });
             if connect.json {
                 print(&connect, &status)
@@ -216,6 +224,21 @@ pub async fn run(command: ClientCommand) -> Result<()> {
                     connect.url,
                     status["deltas"],
                     status["last_seq"]
+                );
+                let addrs: Vec<&str> = status["sync_addrs"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                    .unwrap_or_default();
+                println!(
+                    "sync {}: node id {}, at {}; {} peers, {connected} connected",
+                    status["sync"].as_str().unwrap_or("?"),
+                    status["node_id"].as_str().unwrap_or("?"),
+                    if addrs.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        addrs.join(", ")
+                    },
+                    list.len(),
                 );
                 Ok(())
             }
