@@ -252,3 +252,70 @@ impl Replica for NodeReplica {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_and_filter_are_read_from_the_settings() {
+        let key = rhizome_sync::net::SecretKey::generate();
+        let id = key.public().to_string();
+        let config = SyncConfig {
+            sync_allow: vec![format!(" {id} "), String::new()],
+            sync_entities: vec!["alice".into(), " ".into()],
+            ..SyncConfig::default()
+        };
+        let allow = config.allow().unwrap().unwrap();
+        assert_eq!(
+            allow.into_iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+            [id]
+        );
+        let filter = config.filter();
+        assert_eq!(filter, SyncFilter::default().with_entities(["alice"]));
+        assert!(SyncConfig::default().allow().unwrap().is_none());
+        assert!(SyncConfig::default().filter().is_all());
+
+        let bad = SyncConfig {
+            sync_allow: vec!["not-a-node-id".into()],
+            ..SyncConfig::default()
+        };
+        let err = bad.allow().unwrap_err().to_string();
+        assert!(
+            err.contains("RHIZOME_SYNC_ALLOW") && err.contains("not-a-node-id"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_peers_relays_and_intervals_are_refused_at_start() {
+        let mut config = crate::config::Config::new(crate::config::StorageKind::Memory, "unused");
+        config.peers = vec!["nonsense".into()];
+        let node = Node::start(config.clone()).await.unwrap();
+        let err = settings(&node).unwrap_err().to_string();
+        assert!(err.contains("nonsense"), "{err}");
+        node.shutdown().await.unwrap();
+
+        config.peers = Vec::new();
+        config.relay = "ftp://".into();
+        let node = Node::start(config.clone()).await.unwrap();
+        assert!(
+            settings(&node)
+                .unwrap_err()
+                .to_string()
+                .contains("RHIZOME_RELAY")
+        );
+        node.shutdown().await.unwrap();
+
+        config.relay = "none".into();
+        config.sync.sync_interval = 0;
+        let node = Node::start(config).await.unwrap();
+        assert!(
+            settings(&node)
+                .unwrap_err()
+                .to_string()
+                .contains("RHIZOME_SYNC_INTERVAL")
+        );
+        node.shutdown().await.unwrap();
+    }
+}

@@ -416,20 +416,7 @@ impl ProtocolHandler for SyncProtocol {
             return Ok(());
         };
         lock(&inner.peers).seen(peer);
-        let trees = RunTrees::new(inner);
-        let result = tokio::time::timeout(
-            RUN_TIMEOUT,
-            exchange::run(
-                &conn,
-                false,
-                &inner.filter,
-                inner.reconciler,
-                &trees,
-                Arc::clone(&inner.replica),
-            ),
-        )
-        .await
-        .unwrap_or_else(|_| Err(Error::Net("the run took too long".into())));
+        let result = exchange_on(inner, &conn, false).await;
         record(inner, peer, &result);
         // The initiator closes once both sides said `Done`; wait for it so
         // the last frames are not cut off.
@@ -536,6 +523,22 @@ impl Trees for RunTrees<'_> {
     }
 }
 
+/// One run on `conn`, in either role, bounded by [`RUN_TIMEOUT`].
+async fn exchange_on(inner: &Inner, conn: &Connection, initiator: bool) -> Result<Report> {
+    let trees = RunTrees::new(inner);
+    let run = exchange::run(
+        conn,
+        initiator,
+        &inner.filter,
+        inner.reconciler,
+        &trees,
+        Arc::clone(&inner.replica),
+    );
+    tokio::time::timeout(RUN_TIMEOUT, run)
+        .await
+        .unwrap_or_else(|_| Err(Error::Net("the run took too long".into())))
+}
+
 /// One outgoing run with `peer`: connect, reconcile, close.
 async fn run_with(inner: &Arc<Inner>, peer: EndpointId) -> Result<Report> {
     if !inner.guard.admits(&peer) {
@@ -549,20 +552,7 @@ async fn run_with(inner: &Arc<Inner>, peer: EndpointId) -> Result<Report> {
     .await
     .map_err(|_| Error::Net("timed out connecting".into()))?
     .map_err(|e| Error::Net(format!("cannot connect: {e}")))?;
-    let trees = RunTrees::new(inner);
-    let result = tokio::time::timeout(
-        RUN_TIMEOUT,
-        exchange::run(
-            &conn,
-            true,
-            &inner.filter,
-            inner.reconciler,
-            &trees,
-            Arc::clone(&inner.replica),
-        ),
-    )
-    .await
-    .unwrap_or_else(|_| Err(Error::Net("the run took too long".into())));
+    let result = exchange_on(inner, &conn, true).await;
     conn.close(iroh::endpoint::VarInt::from_u32(0), b"done");
     record(inner, peer, &result);
     result
