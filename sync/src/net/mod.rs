@@ -607,8 +607,8 @@ async fn listen(inner: Arc<Inner>) {
                         p.info.status = PeerStatus::Connected;
                         p.info.last_seen = Some(now_ms());
                         inner.metrics.peers.set(peers.ids().len() as i64);
+                        inner.metrics.neighbours.set(peers.neighbours() as i64);
                     }
-                    inner.metrics.neighbours.inc();
                     let _ = inner.triggers.try_send(Trigger::Peer(id));
                 }
                 Some(Ok(Event::NeighborDown(id))) => {
@@ -616,7 +616,7 @@ async fn listen(inner: Arc<Inner>) {
                     let p = peers.entry(id);
                     p.neighbour = false;
                     p.info.status = PeerStatus::Disconnected;
-                    inner.metrics.neighbours.dec();
+                    inner.metrics.neighbours.set(peers.neighbours() as i64);
                 }
                 Some(Ok(Event::Lagged)) => {
                     inner.metrics.gossip_lagged.inc();

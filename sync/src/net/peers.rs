@@ -103,6 +103,10 @@ impl Peers {
         self.entry(id).info.last_seen = Some(now_ms());
     }
 
+    pub fn neighbours(&self) -> usize {
+        self.map.values().filter(|p| p.neighbour).count()
+    }
+
     pub fn ids(&self) -> Vec<EndpointId> {
         self.map.keys().copied().collect()
     }
