@@ -84,6 +84,11 @@ impl Sse {
             "GET /api/deltas?feed=sse{query} HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n{extra}\r\n"
         );
         stream.write_all(req.as_bytes()).await.unwrap();
+        Sse::after_request(stream).await
+    }
+
+    /// The client once its request is sent: reads the response head.
+    async fn after_request(stream: TcpStream) -> Sse {
         let mut reader = BufReader::new(stream);
         let mut headers = String::new();
         loop {
@@ -230,6 +235,132 @@ async fn sse_keepalive_comments_and_shutdown_ends_the_stream() {
     let stopping = tokio::spawn(t.server.shutdown());
     assert_eq!(sse.next().await, None, "the stream ends at shutdown");
     stopping.await.unwrap().unwrap();
+}
+
+/// Reads one response with a `content-length` body: (head, body).
+async fn response(reader: &mut BufReader<TcpStream>) -> (String, Vec<u8>) {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        let n = tokio::time::timeout(PATIENCE, reader.read_line(&mut line))
+            .await
+            .expect("response stalled")
+            .unwrap();
+        assert!(n > 0, "connection closed inside a response head: {head:?}");
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+    }
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).await.unwrap();
+    (head, body)
+}
+
+/// Sends `bytes` a few at a time, each piece in its own TCP segment.
+async fn trickle(stream: &mut TcpStream, bytes: &[u8]) {
+    stream.set_nodelay(true).unwrap();
+    for piece in bytes.chunks(7) {
+        stream.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_is_served_off_hyper_and_every_other_request_still_by_hyper() {
+    let t = start(|_| {}).await;
+    write(&t.node, vec![prop("e1", "n", 1), prop("e1", "n", 2)]).await;
+
+    // An SSE request whose head arrives in many small segments.
+    let mut stream = TcpStream::connect(t.addr).await.unwrap();
+    trickle(
+        &mut stream,
+        b"GET /api/deltas?since=1&feed=sse HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n",
+    )
+    .await;
+    let mut sse = Sse::after_request(stream).await;
+    assert_eq!(sse.status, 200, "{}", sse.headers);
+    let lower = sse.headers.to_lowercase();
+    assert!(lower.contains("transfer-encoding: chunked"), "{lower}");
+    // Served on the raw socket, which closes after the stream.
+    assert!(lower.contains("connection: close"), "{lower}");
+    assert!(lower.contains("x-request-id: "), "{lower}");
+    assert!(lower.contains("content-type: text/event-stream"), "{lower}");
+    assert_eq!(sse.deltas(1).await[0].0, 2);
+    write(&t.node, vec![prop("e1", "n", 3)]).await;
+    assert_eq!(sse.deltas(1).await[0].0, 3);
+
+    // A bad parameter: the API's JSON error, and the connection closes.
+    let mut stream = TcpStream::connect(t.addr).await.unwrap();
+    stream
+        .write_all(b"GET /api/deltas?feed=sse&since=x HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let (head, body) = response(&mut reader).await;
+    assert!(head.starts_with("http/1.1 400 bad request\r\n"), "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error["error"]["code"], "invalid_parameter", "{error}");
+    assert_eq!(error["error"]["parameter"], "since", "{error}");
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+
+    // Another request, trickled too, then a second one on the same
+    // connection: hyper serves both (the first from the replayed bytes).
+    let mut stream = TcpStream::connect(t.addr).await.unwrap();
+    trickle(
+        &mut stream,
+        b"GET /api/deltas/count HTTP/1.1\r\nhost: x\r\n\r\n",
+    )
+    .await;
+    let mut reader = BufReader::new(stream);
+    let (head, body) = response(&mut reader).await;
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"count": 3})
+    );
+    reader
+        .get_mut()
+        .write_all(b"GET /api/deltas?since=2 HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = response(&mut reader).await;
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["last_seq"],
+        3
+    );
+
+    // A head longer than the server reads by itself goes to hyper whole,
+    // even an SSE request.
+    let mut stream = TcpStream::connect(t.addr).await.unwrap();
+    let long = format!(
+        "GET /api/deltas?feed=sse&since=2 HTTP/1.1\r\nhost: x\r\nx-padding: {}\r\n\r\n",
+        "p".repeat(10_000)
+    );
+    stream.write_all(long.as_bytes()).await.unwrap();
+    let mut sse = Sse::after_request(stream).await;
+    assert_eq!(sse.status, 200, "{}", sse.headers);
+    assert_eq!(sse.deltas(1).await[0].0, 3);
+
+    // A malformed first request gets hyper's own 400.
+    let mut stream = TcpStream::connect(t.addr).await.unwrap();
+    stream.write_all(b"NOT HTTP AT ALL\r\n\r\n").await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut raw))
+        .await
+        .expect("no answer")
+        .unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{raw}");
+    t.server.shutdown().await.unwrap();
 }
 
 /// Writes `batches` small batches as fast as the node takes them.

@@ -89,6 +89,9 @@ async fn realtime_metrics_count_connections_subscriptions_deliveries_overflows_a
 {
     let mut config = Config::new(StorageKind::Memory, "unused");
     config.realtime.subscriber_buffer = 8;
+    // No keep-alive comment during the test: a closed SSE client must be
+    // noticed without a write to it.
+    config.realtime.sse_keepalive_ms = 3_600_000;
     let node = Arc::new(Node::start(config).await.unwrap());
     let state = AppState::new(Arc::clone(&node));
     let flag = state.shutdown();
@@ -172,5 +175,22 @@ async fn realtime_metrics_count_connections_subscriptions_deliveries_overflows_a
     expect_metric(addr, "rhizome_realtime_sse_streams", 0.0).await;
     expect_metric(addr, "rhizome_realtime_ws_connections", 0.0).await;
     expect_metric(addr, "rhizome_realtime_watches", 0.0).await;
+
+    // An idle SSE stream whose client goes away ends at once: no delta and
+    // no keep-alive comment is written to find out. The connections gauge
+    // then counts only the connection reading the metrics.
+    let mut sse = TcpStream::connect(addr).await.unwrap();
+    sse.write_all(b"GET /api/deltas?feed=sse&since=1000 HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut sse = BufReader::new(sse);
+    let mut status = String::new();
+    sse.read_line(&mut status).await.unwrap();
+    assert!(status.starts_with("HTTP/1.1 200 "), "{status}");
+    expect_metric(addr, "rhizome_realtime_sse_streams", 1.0).await;
+    expect_metric(addr, "rhizome_http_connections", 2.0).await;
+    drop(sse);
+    expect_metric(addr, "rhizome_realtime_sse_streams", 0.0).await;
+    expect_metric(addr, "rhizome_http_connections", 1.0).await;
     server.shutdown().await.unwrap();
 }

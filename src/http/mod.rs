@@ -5,6 +5,7 @@
 //! handler takes `State<AppState>` and answers `Result<_, ApiError>`.
 
 pub mod error;
+mod first_request;
 pub mod json;
 pub mod limits;
 pub use crate::metrics;
@@ -12,6 +13,7 @@ pub use crate::metrics;
 pub mod observe;
 pub mod openapi;
 pub mod query;
+mod raw_response;
 pub mod request_id;
 pub mod routes;
 pub mod server;

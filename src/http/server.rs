@@ -1,5 +1,7 @@
 //! The HTTP server: a TCP listener with a connection limit, hyper's HTTP/1
-//! connections serving the router, and a graceful, bounded shutdown.
+//! connections serving the router (SSE feed requests are answered on the
+//! raw socket instead, see [`raw_response`]), and a graceful, bounded
+//! shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,8 +17,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::Service;
 
+use super::first_request::{self, FirstRequest, HEADER_READ_TIMEOUT, Replay};
 use super::limits::{Limits, raise_open_file_limit};
 use super::metrics;
+use super::raw_response;
 use crate::{Error, Result};
 
 /// A bound HTTP server, not yet serving.
@@ -240,8 +244,13 @@ impl Drop for ConnectionGauge {
 
 /// Serves one connection until it closes, or until `stop`, after which the
 /// request in flight finishes and the connection closes.
+///
+/// The first request head is read here ([`first_request`]): an SSE feed
+/// request is served on the raw socket ([`raw_response`]); every other
+/// connection goes to hyper with the bytes read replayed first. Each path
+/// is boxed, so the task keeps only the state of the one it takes.
 async fn serve_connection(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     router: Router,
     mut stop: watch::Receiver<bool>,
@@ -251,13 +260,42 @@ async fn serve_connection(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
     }
+    let first = tokio::select! {
+        read = tokio::time::timeout(
+            HEADER_READ_TIMEOUT,
+            Box::pin(first_request::read(&mut stream)),
+        ) => read,
+        // Like an idle keep-alive connection, closed at once.
+        _ = stop.wait_for(|stopping| *stopping) => return,
+    };
+    match first {
+        Ok(Ok(FirstRequest::Sse(request))) => {
+            Box::pin(raw_response::serve(stream, peer, router, request, stop)).await;
+        }
+        Ok(Ok(FirstRequest::Other(prefix))) => {
+            Box::pin(serve_hyper(Replay::new(prefix, stream), peer, router, stop)).await;
+        }
+        Ok(Err(e)) => tracing::debug!(%peer, "reading the first request: {e}"),
+        Err(_) => tracing::debug!(%peer, "no request head within the header timeout"),
+    }
+}
+
+/// Serves a connection with hyper's HTTP/1 until it closes, or until
+/// `stop` (see [`serve_connection`]).
+async fn serve_hyper(
+    io: Replay<TcpStream>,
+    peer: SocketAddr,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         router.clone().call(request)
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .serve_connection(TokioIo::new(stream), service)
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {

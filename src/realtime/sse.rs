@@ -100,7 +100,8 @@ pub async fn sse_changes(state: AppState, params: QueryParams, headers: &HeaderM
         _open: GaugeGuard::inc(&crate::metrics::global().realtime_sse_streams),
     };
     // The stream is driven by the connection itself (no task, no channel):
-    // when the client goes, hyper drops the body and the registration.
+    // when the client goes, the connection (src/http/raw_response.rs) drops the body and the
+    // registration.
     let body = Body::from_stream(futures_util::stream::unfold(stream, Stream::step));
     let mut response = (StatusCode::OK, body).into_response();
     let h = response.headers_mut();
