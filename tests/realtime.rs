@@ -1,13 +1,15 @@
 //! Real-time feeds against a real server on a free port: SSE read off a raw
 //! socket, WebSocket with tokio-tungstenite.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use rhizome::config::{Config, StorageKind};
-use rhizome::http::{self, AppState, Limits, RunningServer, Server};
+use rhizome::http::{Limits, RunningServer};
 use rhizome::node::Node;
 use rhizome::realtime::SubFilter;
 use rhizome_crdt::Delta;
@@ -31,20 +33,7 @@ async fn start(tune: impl FnOnce(&mut Config)) -> TestNode {
     let mut config = Config::new(StorageKind::Memory, "unused");
     config.realtime.sse_keepalive_ms = 100;
     tune(&mut config);
-    let node = Arc::new(Node::start(config).await.unwrap());
-    let state = AppState::new(Arc::clone(&node));
-    let flag = state.shutdown();
-    let limits = Limits::default();
-    let server = Server::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        &limits,
-        http::router(state, &limits),
-    )
-    .await
-    .unwrap()
-    .stopping_raises(flag)
-    .spawn();
-    let addr = server.local_addr();
+    let (node, server, addr) = common::serve(config, &Limits::default()).await;
     TestNode { node, server, addr }
 }
 

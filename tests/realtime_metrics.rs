@@ -4,13 +4,11 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use rhizome::config::{Config, StorageKind};
-use rhizome::http::{self, AppState, Limits, Server};
-use rhizome::node::Node;
+use rhizome::http::Limits;
 use rhizome_crdt::Delta;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -92,20 +90,7 @@ async fn realtime_metrics_count_connections_subscriptions_deliveries_overflows_a
     // No keep-alive comment during the test: a closed SSE client must be
     // noticed without a write to it.
     config.realtime.sse_keepalive_ms = 3_600_000;
-    let node = Arc::new(Node::start(config).await.unwrap());
-    let state = AppState::new(Arc::clone(&node));
-    let flag = state.shutdown();
-    let limits = Limits::default();
-    let server = Server::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        &limits,
-        http::router(state, &limits),
-    )
-    .await
-    .unwrap()
-    .stopping_raises(flag)
-    .spawn();
-    let addr = server.local_addr();
+    let (node, server, addr) = common::serve(config, &Limits::default()).await;
 
     // A WebSocket with one subscription and one watch, and an SSE stream.
     let mut ws = tokio_tungstenite::connect_async(format!("ws://{addr}/api/ws"))

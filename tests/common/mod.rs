@@ -115,6 +115,25 @@ pub struct TestServer {
     pub addr: SocketAddr,
 }
 
+/// A node with `config` behind a real server on a free port of 127.0.0.1,
+/// whose long-lived streams (SSE, WebSocket) end when the server stops.
+pub async fn serve(config: Config, limits: &Limits) -> (Arc<Node>, RunningServer, SocketAddr) {
+    let node = Arc::new(Node::start(config).await.unwrap());
+    let state = AppState::new(Arc::clone(&node));
+    let flag = state.shutdown();
+    let server = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        limits,
+        http::router(state, limits),
+    )
+    .await
+    .unwrap()
+    .stopping_raises(flag)
+    .spawn();
+    let addr = server.local_addr();
+    (node, server, addr)
+}
+
 impl TestServer {
     pub fn start() -> TestServer {
         let limits = Limits {
@@ -126,19 +145,13 @@ impl TestServer {
             .enable_all()
             .build()
             .unwrap();
-        let server = runtime.block_on(async {
+        let (_, server, addr) = runtime.block_on(async {
             let config =
                 Cli::try_parse_from(["rhizome", "--storage", "memory", "--host-id", "test-node"])
                     .unwrap()
                     .config;
-            let node = Arc::new(Node::start(config).await.unwrap());
-            let app = http::router(AppState::new(node), &limits);
-            Server::bind("127.0.0.1:0".parse().unwrap(), &limits, app)
-                .await
-                .unwrap()
-                .spawn()
+            serve(config, &limits).await
         });
-        let addr = server.local_addr();
         TestServer {
             runtime,
             server: Some(server),
