@@ -204,6 +204,27 @@ async fn partial_replication_exchanges_only_matching_deltas() {
     let report = b.sync.sync_with(a.sync.addr()).await.unwrap();
     assert_eq!(report.deltas_new, 50, "{report:?}");
     assert!(b.replica.ids().iter().all(|id| id.starts_with("wanted-")));
+    // The filtered trees are kept and follow new deltas on both sides.
+    a.replica
+        .write((50..60).map(|i| delta("wanted", i)).collect(), false);
+    a.replica
+        .write((50..60).map(|i| delta("other", i)).collect(), false);
+    b.replica
+        .write((100..103).map(|i| delta("wanted", i)).collect(), false);
+    let report = b.sync.sync_with(a.sync.addr()).await.unwrap();
+    assert_eq!(
+        (report.deltas_new, report.deltas_sent),
+        (10, 3),
+        "{report:?}"
+    );
+    assert_eq!(a.replica.len(), 123);
+    assert_eq!(b.replica.len(), 63);
+    let report = b.sync.sync_with(a.sync.addr()).await.unwrap();
+    assert_eq!(
+        (report.deltas_received, report.deltas_sent),
+        (0, 0),
+        "{report:?}"
+    );
     a.sync.shutdown().await;
     b.sync.shutdown().await;
 }

@@ -94,7 +94,7 @@ pub struct Report {
 }
 
 /// Which deltas a run covers: those both sides' filters select.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scope {
     mine: SyncFilter,
     theirs: SyncFilter,

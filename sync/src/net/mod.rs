@@ -33,7 +33,7 @@ pub mod replica;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -90,6 +90,8 @@ pub struct SyncSettings {
 
 /// The default largest gossip message: 32 KiB.
 pub const DEFAULT_GOSSIP_MAX_MESSAGE: usize = 32 * 1024;
+/// Trees of filtered scopes (partial replication) kept at most.
+const MAX_SCOPES: usize = 16;
 /// Origins whose message numbers are tracked at most.
 const MAX_ORIGINS: usize = 4096;
 /// The longest a reconciliation run may take, in either role.
@@ -157,6 +159,7 @@ struct Inner {
     interval: Duration,
     reconciler: Reconciler,
     index: Mutex<DeltaIndex>,
+    scoped: Mutex<Vec<(Scope, FingerprintTree)>>,
     peers: Mutex<Peers>,
     sequencer: Mutex<live::Sequencer>,
     outbox: mpsc::Sender<Vec<Arc<Delta>>>,
@@ -243,6 +246,7 @@ impl SyncNode {
             interval: settings.interval,
             reconciler: Reconciler::new(settings.reconcile)?,
             index: Mutex::new(index),
+            scoped: Mutex::new(Vec::new()),
             peers: Mutex::new(Peers::default()),
             sequencer: Mutex::new(live::Sequencer::new(me)),
             outbox,
@@ -355,6 +359,14 @@ impl SyncNode {
             let mut index = lock(&self.inner.index);
             for d in deltas {
                 index.insert(d);
+            }
+        }
+        {
+            let mut scoped = lock(&self.inner.scoped);
+            for (scope, tree) in scoped.iter_mut() {
+                for d in deltas.iter().filter(|d| scope.matches(d)) {
+                    tree.insert(&**d);
+                }
             }
         }
         if local && !deltas.is_empty() && self.inner.outbox.try_send(deltas.to_vec()).is_err() {
@@ -487,18 +499,16 @@ fn record(inner: &Inner, peer: EndpointId, result: &Result<Report>) {
 }
 
 /// This side's trees for one run: the live index when the run covers every
-/// delta, else a tree of the deltas in scope, built once.
+/// delta, else the tree of the deltas in the run's scope (built on first
+/// use, then kept up to date by [`SyncNode::stored`] like the live index;
+/// at most [`MAX_SCOPES`] are kept).
 struct RunTrees<'a> {
     inner: &'a Inner,
-    own: OnceLock<FingerprintTree>,
 }
 
 impl<'a> RunTrees<'a> {
     fn new(inner: &'a Inner) -> Self {
-        RunTrees {
-            inner,
-            own: OnceLock::new(),
-        }
+        RunTrees { inner }
     }
 }
 
@@ -507,19 +517,27 @@ impl Trees for RunTrees<'_> {
         if scope.is_all() {
             return f(lock(&self.inner.index).tree());
         }
-        let tree = self.own.get_or_init(|| {
-            let mut entries = Vec::new();
-            self.inner.replica.for_each(&mut |d| {
-                if scope.matches(d) {
-                    entries.push((
-                        crate::SyncItem::sync_key(&**d),
-                        crate::SyncItem::sync_hash(&**d),
-                    ));
-                }
-            });
-            FingerprintTree::from_entries(entries)
+        // Built under the lock, so no stored batch falls between the scan
+        // and the tree's first update.
+        let mut scoped = lock(&self.inner.scoped);
+        if let Some(i) = scoped.iter().position(|(s, _)| s == scope) {
+            return f(&scoped[i].1);
+        }
+        let mut entries = Vec::new();
+        self.inner.replica.for_each(&mut |d| {
+            if scope.matches(d) {
+                entries.push((
+                    crate::SyncItem::sync_key(&**d),
+                    crate::SyncItem::sync_hash(&**d),
+                ));
+            }
         });
-        f(tree)
+        if scoped.len() >= MAX_SCOPES {
+            scoped.remove(0);
+        }
+        scoped.push((scope.clone(), FingerprintTree::from_entries(entries)));
+        let last = scoped.len() - 1;
+        f(&scoped[last].1)
     }
 }
 
