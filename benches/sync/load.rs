@@ -334,7 +334,7 @@ async fn catchup(base_n: u64, diffs: &[u64]) {
              (overhead beyond the deltas); data {} B for {binary} B of binary deltas; {:.1} ms",
             base_n,
             messages.div_ceil(2),
-            report.control_bytes,
+            report.control_bytes(),
             report.data_bytes_received,
             took.as_secs_f64() * 1e3
         );

@@ -85,12 +85,22 @@ pub struct Report {
     pub deltas_received: u64,
     /// Of those, how many were new here.
     pub deltas_new: u64,
-    /// Bytes of control frames sent and received (the protocol's overhead).
-    pub control_bytes: u64,
+    /// Bytes of control frames sent (the protocol's overhead).
+    pub control_bytes_sent: u64,
+    /// Bytes of control frames received.
+    pub control_bytes_received: u64,
     /// Bytes of data frames sent.
     pub data_bytes_sent: u64,
     /// Bytes of data frames received.
     pub data_bytes_received: u64,
+}
+
+impl Report {
+    /// Control bytes both ways: everything a run exchanged beyond the
+    /// deltas themselves (and their framing).
+    pub fn control_bytes(&self) -> u64 {
+        self.control_bytes_sent + self.control_bytes_received
+    }
 }
 
 /// Which deltas a run covers: those both sides' filters select.
@@ -179,20 +189,17 @@ pub async fn run(
         filter: filter.clone(),
     };
     let (mut ctl_out, mut ctl_in) = if initiator {
-        let (mut out, inn) = conn.open_bi().await.map_err(net)?;
-        send_control(&mut out, &hello, &mut report.control_bytes).await?;
-        (out, inn)
+        conn.open_bi().await.map_err(net)?
     } else {
-        let (mut out, inn) = tokio::time::timeout(FRAME_TIMEOUT, conn.accept_bi())
+        tokio::time::timeout(FRAME_TIMEOUT, conn.accept_bi())
             .await
             .map_err(|_| Error::Net("the peer opened no stream".into()))?
-            .map_err(net)?;
-        send_control(&mut out, &hello, &mut report.control_bytes).await?;
-        (out, inn)
+            .map_err(net)?
     };
+    send_control(&mut ctl_out, &hello, &mut report.control_bytes_sent).await?;
     let theirs = match read_frame(&mut ctl_in, MAX_CONTROL_FRAME).await? {
         Some(bytes) => {
-            report.control_bytes += bytes.len() as u64 + 4;
+            report.control_bytes_received += bytes.len() as u64 + 4;
             match postcard::from_bytes::<Control>(&bytes)? {
                 Control::Hello { version, filter } if version == VERSION => filter,
                 Control::Hello { version, .. } => {
@@ -246,7 +253,7 @@ pub async fn run(
         if initiator {
             let first = trees.with_tree(&scope, |tree| reconciler.initiate(tree));
             my_part_done = first.is_terminal();
-            send_control(&mut ctl_out, &Control::Message(first.encode()), &mut report.control_bytes).await?;
+            send_control(&mut ctl_out, &Control::Message(first.encode()), &mut report.control_bytes_sent).await?;
             report.messages_sent += 1;
             if my_part_done {
                 keys_tx = None;
@@ -254,7 +261,7 @@ pub async fn run(
         }
         loop {
             if my_part_done && data_in_done && !sent_done {
-                send_control(&mut ctl_out, &Control::Done, &mut report.control_bytes).await?;
+                send_control(&mut ctl_out, &Control::Done, &mut report.control_bytes_sent).await?;
                 sent_done = true;
             }
             if sent_done && peer_done {
@@ -267,7 +274,7 @@ pub async fn run(
                         Some(Err(e)) => return Err(e),
                         None => return Err(Error::Net("the control stream ended".into())),
                     };
-                    report.control_bytes += bytes.len() as u64 + 4;
+                    report.control_bytes_received += bytes.len() as u64 + 4;
                     match postcard::from_bytes::<Control>(&bytes)? {
                         Control::Message(m) => {
                             if my_part_done {
@@ -289,7 +296,7 @@ pub async fn run(
                             }
                             let done = outcome.reply.as_ref().is_none_or(Message::is_terminal);
                             if let Some(reply) = outcome.reply {
-                                send_control(&mut ctl_out, &Control::Message(reply.encode()), &mut report.control_bytes).await?;
+                                send_control(&mut ctl_out, &Control::Message(reply.encode()), &mut report.control_bytes_sent).await?;
                                 report.messages_sent += 1;
                             }
                             if done {

@@ -384,13 +384,6 @@ impl SyncNode {
         self.inner.outbox_overflow.store(true, Ordering::Relaxed);
     }
 
-    /// Adds a peer at run time (as if it were in `RHIZOME_PEERS`).
-    pub fn add_peer(&self, peer: EndpointAddr) {
-        self.inner.lookup.add_endpoint_info(peer.clone());
-        lock(&self.inner.peers).entry(peer.id).info.configured = true;
-        let _ = self.inner.triggers.try_send(Trigger::Peer(peer.id));
-    }
-
     /// Reconciles with `peer` now, from this task, and reports the run.
     /// Its addresses are remembered for later dials; it does not become a
     /// configured peer.
@@ -464,10 +457,10 @@ fn record(inner: &Inner, peer: EndpointId, result: &Result<Report>) {
                 .inc_by(report.deltas_new);
             m.bytes_sent
                 .get_or_create(&label)
-                .inc_by(report.data_bytes_sent + report.control_bytes / 2);
+                .inc_by(report.data_bytes_sent + report.control_bytes_sent);
             m.bytes_received
                 .get_or_create(&label)
-                .inc_by(report.data_bytes_received + report.control_bytes / 2);
+                .inc_by(report.data_bytes_received + report.control_bytes_received);
             p.info.deltas_sent += report.deltas_sent;
             p.info.deltas_received += report.deltas_new;
             p.info.syncs += 1;
