@@ -15,7 +15,7 @@ use crate::key::{Bound, Key};
 
 /// The wire format version this crate speaks (the first byte of every
 /// message).
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// One message of a reconciliation: ranges to compare, and the keys the
 /// sender asks the receiver for.
@@ -180,7 +180,7 @@ fn encode_keys(keys: &[Key], mut prev_time: u64) -> Vec<WireKey> {
         .map(|key| {
             let wire = WireKey {
                 time: key.time().saturating_sub(prev_time),
-                id: key.id().to_vec(),
+                id: WireId::encode(key.time(), key.id()),
             };
             prev_time = key.time();
             wire
@@ -194,7 +194,7 @@ fn decode_keys(wire: Vec<WireKey>, mut prev_time: u64) -> Result<Vec<Key>> {
         let time = prev_time
             .checked_add(key.time)
             .ok_or(Error::Malformed("key time overflows"))?;
-        let key = Key::new(time, key.id);
+        let key = Key::new(time, key.id.decode(time));
         if keys.last().is_some_and(|last| *last >= key) {
             return Err(Error::Malformed("keys not strictly increasing"));
         }
@@ -318,5 +318,145 @@ enum WirePayload {
 #[derive(Serialize, Deserialize)]
 struct WireKey {
     time: u64,
-    id: Vec<u8>,
+    id: WireId,
+}
+
+/// A key's id. Delta ids are usually canonical UUID text (36 bytes); those
+/// travel as their 16 bytes, and a UUIDv7 whose 48-bit millisecond prefix
+/// is the key's own time as the 10 bytes after it. Decoding gives back the
+/// exact id bytes: only ids that re-encode identically (lowercase,
+/// hyphenated) take the short forms.
+#[derive(Serialize, Deserialize, PartialEq, Eq, Debug)]
+enum WireId {
+    Raw(Vec<u8>),
+    Uuid([u8; 16]),
+    UuidAtTime([u8; 10]),
+}
+
+/// Where canonical UUID text has its hyphens.
+const UUID_HYPHENS: [usize; 4] = [8, 13, 18, 23];
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl WireId {
+    fn encode(time: u64, id: &[u8]) -> WireId {
+        let Some(uuid) = parse_uuid(id) else {
+            return WireId::Raw(id.to_vec());
+        };
+        let mut ms = [0u8; 8];
+        ms[2..].copy_from_slice(&uuid[..6]);
+        if u64::from_be_bytes(ms) == time {
+            let mut rest = [0u8; 10];
+            rest.copy_from_slice(&uuid[6..]);
+            WireId::UuidAtTime(rest)
+        } else {
+            WireId::Uuid(uuid)
+        }
+    }
+
+    fn decode(self, time: u64) -> Vec<u8> {
+        match self {
+            WireId::Raw(id) => id,
+            WireId::Uuid(uuid) => format_uuid(&uuid),
+            WireId::UuidAtTime(rest) => {
+                let mut uuid = [0u8; 16];
+                uuid[..6].copy_from_slice(&time.to_be_bytes()[2..]);
+                uuid[6..].copy_from_slice(&rest);
+                format_uuid(&uuid)
+            }
+        }
+    }
+}
+
+/// The 16 bytes of canonical UUID text (lowercase hex, hyphens at 8, 13,
+/// 18, 23), or `None` for anything else.
+fn parse_uuid(text: &[u8]) -> Option<[u8; 16]> {
+    if text.len() != 36 || UUID_HYPHENS.iter().any(|&i| text[i] != b'-') {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut digits = text
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !UUID_HYPHENS.contains(i))
+        .map(|(_, &c)| nibble(c));
+    let mut uuid = [0u8; 16];
+    for byte in &mut uuid {
+        *byte = (digits.next()?? << 4) | digits.next()??;
+    }
+    Some(uuid)
+}
+
+fn format_uuid(uuid: &[u8; 16]) -> Vec<u8> {
+    let mut text = Vec::with_capacity(36);
+    for (i, byte) in uuid.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            text.push(b'-');
+        }
+        text.push(HEX[usize::from(byte >> 4)]);
+        text.push(HEX[usize::from(byte & 15)]);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(time: u64, id: &[u8]) -> WireId {
+        let wire = WireId::encode(time, id);
+        let bytes = postcard::to_allocvec(&wire).expect("encodes");
+        let back: WireId = postcard::from_bytes(&bytes).expect("decodes");
+        assert_eq!(back, wire);
+        assert_eq!(back.decode(time), id, "{}", String::from_utf8_lossy(id));
+        wire
+    }
+
+    #[test]
+    fn ids_come_back_byte_for_byte_in_the_shortest_form() {
+        // A UUIDv7 made at 0x0189_2f5a_3c10 ms.
+        let v7 = b"01892f5a-3c10-7abc-8def-0123456789ab";
+        assert!(matches!(
+            round_trip(0x0189_2f5a_3c10, v7),
+            WireId::UuidAtTime(_)
+        ));
+        assert!(matches!(round_trip(0x0189_2f5a_3c11, v7), WireId::Uuid(_)));
+        let v4 = b"f47ac10b-58cc-4372-a567-0e02b2c3d479";
+        assert!(matches!(round_trip(5, v4), WireId::Uuid(_)));
+        // Not canonical: these must travel as they are.
+        for id in [
+            &b"F47AC10B-58CC-4372-A567-0E02B2C3D479"[..],
+            b"f47ac10b58cc4372a5670e02b2c3d479",
+            b"f47ac10b-58cc-4372-a567-0e02b2c3d47g",
+            b"f47ac10b-58cc-4372-a567_0e02b2c3d479",
+            b"f47ac10b-58cc-4372-a567-0e02b2c3d4790",
+            b"",
+            b"delta-1",
+            &[0xff, 0x00, 0x2d],
+        ] {
+            assert_eq!(round_trip(7, id), WireId::Raw(id.to_vec()));
+        }
+    }
+
+    #[test]
+    fn uuid_keys_cost_under_half_their_text() {
+        let keys: Vec<Key> = (0..32u64)
+            .map(|i| {
+                Key::new(
+                    1_700_000_000_000 + i,
+                    format!("f47ac10b-58cc-4372-a567-0e02b2c3d4{i:02x}"),
+                )
+            })
+            .collect();
+        let message = Message {
+            ranges: Vec::new(),
+            want: keys.clone(),
+        };
+        let bytes = message.encode();
+        assert!(bytes.len() < 32 * 20, "{} bytes", bytes.len());
+        assert_eq!(Message::decode(&bytes).expect("decodes").want(), keys);
+    }
 }

@@ -318,12 +318,14 @@ fn malformed_messages_are_rejected() {
         Err(rhizome_sync::Error::Malformed(_))
     ));
     assert!(Message::decode(&good[..good.len() - 1]).is_err());
-    // version 1, two ranges: (End, Skip) then (time 1, Skip): a range after the end.
-    assert!(Message::decode(&[1, 2, 0, 0, 0, 2, 0, 0, 0]).is_err());
-    // version 1, one range up to time 3 listing key (5, "a"): outside its range.
-    assert!(Message::decode(&[1, 1, 4, 0, 2, 1, 5, 1, b'a', 0]).is_err());
+    // Version 2, two ranges: (End, Skip) then (time 1, Skip): a range after the end.
+    assert!(Message::decode(&[2, 2, 0, 0, 0, 2, 0, 0, 0]).is_err());
+    // Version 2, one range up to time 3 listing key (5, raw id "a"): outside its range.
+    assert!(Message::decode(&[2, 1, 4, 0, 2, 1, 5, 0, 1, b'a', 0]).is_err());
     // The same key inside the range (up to time 9) is fine.
-    assert!(Message::decode(&[1, 1, 10, 0, 2, 1, 5, 1, b'a', 0]).is_ok());
+    assert!(Message::decode(&[2, 1, 10, 0, 2, 1, 5, 0, 1, b'a', 0]).is_ok());
+    // An unknown id form.
+    assert!(Message::decode(&[2, 1, 10, 0, 2, 1, 5, 3, 1, b'a', 0]).is_err());
 }
 
 /// One peer of the simulation: its items, and what it received.
