@@ -4,6 +4,8 @@
 //! quantities are counts and single timed runs).
 //!
 //! cargo bench -p rhizome-sync --bench reconcile
+//!
+//! `RECONCILE_CONFIG=B,T` tries another branching factor and item threshold.
 
 use std::time::{Duration, Instant};
 
@@ -79,6 +81,25 @@ fn reconcile(config: Config, a: &FingerprintTree, b: &FingerprintTree) -> Figure
     figures
 }
 
+/// The configuration under test: the default, or `RECONCILE_CONFIG=B,T`.
+fn config() -> Config {
+    let Ok(text) = std::env::var("RECONCILE_CONFIG") else {
+        return Config::default();
+    };
+    let parts: Vec<usize> = text
+        .split(',')
+        .map(|n| n.trim().parse().expect("RECONCILE_CONFIG=B,T"))
+        .collect();
+    let [branching, item_threshold] = parts[..] else {
+        panic!("RECONCILE_CONFIG=B,T");
+    };
+    Config {
+        branching,
+        item_threshold,
+        ..Config::default()
+    }
+}
+
 fn main() {
     const SHARED: usize = 1_000_000;
     let mut rng = Rng(42);
@@ -128,7 +149,7 @@ fn main() {
     println!();
     println!(
         "two sets sharing {SHARED} items (36-byte ids); config {:?}",
-        Config::default()
+        config()
     );
     println!(
         "| differences | max message | messages | round trips | bytes exchanged | largest message | CPU (both sides) |"
@@ -136,13 +157,13 @@ fn main() {
     println!("|---|---|---|---|---|---|---|");
     let unlimited = Config {
         max_message_bytes: usize::MAX,
-        ..Config::default()
+        ..config()
     };
     for (differences, config) in [
-        (1usize, Config::default()),
-        (1_000, Config::default()),
+        (1usize, config()),
+        (1_000, config()),
         (1_000, unlimited),
-        (100_000, Config::default()),
+        (100_000, config()),
         (100_000, unlimited),
     ] {
         let extra: Vec<_> = (0..differences).map(|_| item(&mut rng)).collect();

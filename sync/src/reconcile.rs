@@ -21,15 +21,22 @@
 //! message with no range left is terminal: its receiver does not reply. So at
 //! the end each side's `send` holds exactly the keys the other side lacks.
 //!
-//! When a reply reaches [`Config::max_message_bytes`], the ranges not yet
-//! processed are folded into one fingerprint from there to the end, and the
-//! next round takes them up (negentropy's frame size limit): no state is
-//! carried between rounds.
+//! Frame limit (negentropy's): once a reply reaches three quarters of
+//! [`Config::max_message_bytes`], the ranges not yet processed are carried
+//! over one by one: a skip stays a skip, any other range is answered with
+//! this side's fingerprint of it (a skip if it equals the peer's), so the
+//! next round resumes at the same granularity. Should even the echoes reach
+//! the limit, the rest is folded into one fingerprint up to the end. No
+//! state is kept between rounds.
 
 use crate::error::{Error, Result};
 use crate::fingerprint_tree::FingerprintTree;
 use crate::key::{Bound, Key};
 use crate::message::{Message, MessageBuilder, Payload};
+
+/// Under the frame limit, the last `1 / CARRY_SHARE_DIVISOR` of a reply is
+/// kept for carrying the unprocessed ranges over one by one.
+const CARRY_SHARE_DIVISOR: usize = 4;
 
 /// The tuning of a [`Reconciler`]. Both sides may use different values.
 ///
@@ -176,17 +183,39 @@ impl Reconciler {
         }
         let mut reply = MessageBuilder::default();
         let mut lower = Bound::start();
+        let limit = self.config.max_message_bytes;
+        let decide_limit = limit / CARRY_SHARE_DIVISOR * (CARRY_SHARE_DIVISOR - 1);
+        let mut carrying = false;
         for range in message.ranges() {
-            if reply.has_work() && reply.estimate() >= self.config.max_message_bytes {
-                // Carry the rest over: one fingerprint up to the end.
-                let fingerprint = tree.fingerprint(&lower, &Bound::End);
-                reply.push(Bound::End, Payload::Fingerprint(fingerprint));
-                return Outcome {
-                    reply: Some(reply.finish()),
-                    ..outcome
-                };
-            }
             let upper = &range.upper;
+            carrying = carrying || (reply.has_work() && reply.estimate() >= decide_limit);
+            if carrying {
+                if reply.estimate() >= limit {
+                    // No room even for echoes: one fingerprint up to the end.
+                    let fingerprint = tree.fingerprint(&lower, &Bound::End);
+                    reply.push(Bound::End, Payload::Fingerprint(fingerprint));
+                    return Outcome {
+                        reply: Some(reply.finish()),
+                        ..outcome
+                    };
+                }
+                // Carry the range over as this side's fingerprint of it.
+                let payload = match &range.payload {
+                    Payload::Skip => Payload::Skip,
+                    Payload::Fingerprint(theirs) => {
+                        let ours = tree.fingerprint(&lower, upper);
+                        if ours == *theirs {
+                            Payload::Skip
+                        } else {
+                            Payload::Fingerprint(ours)
+                        }
+                    }
+                    Payload::ItemList(_) => Payload::Fingerprint(tree.fingerprint(&lower, upper)),
+                };
+                reply.push(upper.clone(), payload);
+                lower = upper.clone();
+                continue;
+            }
             match &range.payload {
                 Payload::Skip => reply.push(upper.clone(), Payload::Skip),
                 Payload::Fingerprint(theirs) => {
