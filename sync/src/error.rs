@@ -57,6 +57,11 @@ pub enum Error {
     /// A frame from a peer that does not decode or breaks a limit.
     #[error("bad frame from a peer: {0}")]
     BadFrame(String),
+    /// The peer refused this run because it is reconciling with this node
+    /// already (runs started by both sides at once: the one started by the
+    /// smaller node id goes on). Not a failure: nothing is retried sooner.
+    #[error("sync: the peer is already reconciling with this node")]
+    Crossed,
     /// The node could not store what a peer sent.
     #[error("cannot store deltas from a peer: {0}")]
     Replica(String),

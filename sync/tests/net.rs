@@ -170,6 +170,34 @@ async fn reconciliation_moves_exactly_the_difference() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_started_by_both_sides_at_once_move_the_difference_once() {
+    let quiet = |s: &mut SyncSettings| s.interval = Duration::from_secs(3600);
+    let a = node_with(&[], quiet).await;
+    let b = node_with(&[], quiet).await;
+    a.replica
+        .write((0..20_000).map(|i| delta("a", i)).collect(), false);
+    b.replica
+        .write((0..50).map(|i| delta("b", i)).collect(), false);
+    for round in 0..3 {
+        let (from_a, from_b) = tokio::join!(
+            a.sync.sync_with(b.sync.addr()),
+            b.sync.sync_with(a.sync.addr())
+        );
+        let (from_a, from_b) = (from_a.unwrap(), from_b.unwrap());
+        // What A sent in its own run plus what B received in its own: each
+        // missing delta once, whichever run went on (the other, refused as
+        // crossed, ran again afterwards and found nothing).
+        let moved_to_b = from_a.deltas_sent + from_b.deltas_received;
+        let moved_to_a = from_b.deltas_sent + from_a.deltas_received;
+        let expected = if round == 0 { (20_000, 50) } else { (0, 0) };
+        assert_eq!((moved_to_b, moved_to_a), expected, "{from_a:?} {from_b:?}");
+    }
+    assert_eq!(a.replica.ids(), b.replica.ids());
+    a.sync.shutdown().await;
+    b.sync.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_allow_list_refuses_a_stranger() {
     let friend_key = iroh::SecretKey::generate();
     let friend_id = friend_key.public();

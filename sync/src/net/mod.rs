@@ -167,8 +167,13 @@ struct Inner {
     triggers: mpsc::Sender<Trigger>,
     sender: Mutex<Option<GossipSender>>,
     origins: Mutex<HashMap<[u8; 32], (u64, u64)>>,
+    /// Peers this node runs a reconciliation with as the initiator.
     running: Mutex<HashSet<EndpointId>>,
     again: Mutex<HashSet<EndpointId>>,
+    /// Peers this node answers a reconciliation for (the peer initiated).
+    serving: Mutex<HashSet<EndpointId>>,
+    /// Requested runs put off because the peer's own run was being served.
+    deferred: Mutex<HashSet<EndpointId>>,
     runs: Arc<Semaphore>,
     incoming_runs: Arc<Semaphore>,
     metrics: SyncMetrics,
@@ -255,6 +260,8 @@ impl SyncNode {
             sender: Mutex::new(None),
             origins: Mutex::new(HashMap::new()),
             running: Mutex::new(HashSet::new()),
+            serving: Mutex::new(HashSet::new()),
+            deferred: Mutex::new(HashSet::new()),
             again: Mutex::new(HashSet::new()),
             runs: Arc::new(Semaphore::new(settings.max_runs.max(1))),
             incoming_runs: Arc::new(Semaphore::new(settings.max_runs.max(1))),
@@ -386,13 +393,32 @@ impl SyncNode {
 
     /// Reconciles with `peer` now, from this task, and reports the run.
     /// Its addresses are remembered for later dials; it does not become a
-    /// configured peer.
+    /// configured peer. If the peer is running a reconciliation with this
+    /// node at that moment and refuses a second one ([`Error::Crossed`]),
+    /// this waits for that run and tries again, for up to 10 s.
     pub async fn sync_with(&self, peer: EndpointAddr) -> Result<Report> {
         let id = peer.id;
         if !peer.is_empty() {
             self.inner.lookup.add_endpoint_info(peer);
         }
-        run_with(&self.inner, id).await
+        let patience = Instant::now() + Duration::from_secs(10);
+        loop {
+            // One run per pair at a time: wait while this node serves the
+            // peer's run or runs its own (scheduled) one with it.
+            let claimed =
+                !lock(&self.inner.serving).contains(&id) && lock(&self.inner.running).insert(id);
+            if claimed {
+                let result = run_with(&self.inner, id).await;
+                lock(&self.inner.running).remove(&id);
+                match result {
+                    Err(Error::Crossed) if Instant::now() < patience => {}
+                    result => return result,
+                }
+            } else if Instant::now() >= patience {
+                return Err(Error::Crossed);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops every task and closes the endpoint. Idempotent.
@@ -420,6 +446,14 @@ impl ProtocolHandler for SyncProtocol {
             conn.close(iroh::endpoint::VarInt::from_u32(503), b"busy");
             return Ok(());
         };
+        // One run per pair of nodes at a time: when both started one, the
+        // run of the smaller id goes on (the same rule on both sides), so
+        // the missing deltas do not travel twice.
+        let crossed = lock(&inner.running).contains(&peer) && inner.endpoint.id() < peer;
+        let Some(_serving) = (!crossed).then(|| Serving::start(inner, peer)).flatten() else {
+            conn.close(iroh::endpoint::VarInt::from_u32(CROSSED), b"crossed");
+            return Ok(());
+        };
         lock(&inner.peers).seen(peer);
         let result = exchange_on(inner, &conn, false).await;
         record(inner, peer, &result);
@@ -432,8 +466,37 @@ impl ProtocolHandler for SyncProtocol {
     }
 }
 
-/// Records a run's outcome in the peer table and the metrics.
+/// The close code of a run refused because the pair already has one.
+const CROSSED: u32 = 409;
+
+/// Marks a peer as served (its run with this node in progress) until
+/// dropped.
+struct Serving<'a> {
+    inner: &'a Inner,
+    peer: EndpointId,
+}
+
+impl<'a> Serving<'a> {
+    /// `None` if that peer's run is being served already.
+    fn start(inner: &'a Inner, peer: EndpointId) -> Option<Self> {
+        // The lock is released before a guard exists: dropping one locks it.
+        let inserted = lock(&inner.serving).insert(peer);
+        inserted.then(|| Serving { inner, peer })
+    }
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.serving).remove(&self.peer);
+    }
+}
+
+/// Records a run's outcome in the peer table and the metrics. A crossed
+/// run (see [`Error::Crossed`]) is neither a success nor a failure.
 fn record(inner: &Inner, peer: EndpointId, result: &Result<Report>) {
+    if matches!(result, Err(Error::Crossed)) {
+        return;
+    }
     let label = metrics::PeerLabel {
         peer: peer.to_string(),
     };
@@ -563,7 +626,13 @@ async fn run_with(inner: &Arc<Inner>, peer: EndpointId) -> Result<Report> {
     .await
     .map_err(|_| Error::Net("timed out connecting".into()))?
     .map_err(|e| Error::Net(format!("cannot connect: {e}")))?;
-    let result = exchange_on(inner, &conn, true).await;
+    let mut result = exchange_on(inner, &conn, true).await;
+    if result.is_err()
+        && let Some(iroh::endpoint::ConnectionError::ApplicationClosed(close)) = conn.close_reason()
+        && close.error_code == iroh::endpoint::VarInt::from_u32(CROSSED)
+    {
+        result = Err(Error::Crossed);
+    }
     conn.close(iroh::endpoint::VarInt::from_u32(0), b"done");
     record(inner, peer, &result);
     result
@@ -791,6 +860,8 @@ async fn schedule(inner: Arc<Inner>, mut triggers: mpsc::Receiver<Trigger>) {
             },
             _ = tick.tick() => {
                 let now = Instant::now();
+                let deferred = std::mem::take(&mut *lock(&inner.deferred));
+                wanted.extend(deferred.into_iter().map(|id| (id, true)));
                 let peers = lock(&inner.peers);
                 for id in peers.ids() {
                     let Some(p) = peers.get(&id) else { continue };
@@ -808,6 +879,14 @@ async fn schedule(inner: Arc<Inner>, mut triggers: mpsc::Receiver<Trigger>) {
         }
         for (id, requested) in wanted {
             if id == me || !inner.guard.admits(&id) {
+                continue;
+            }
+            if lock(&inner.serving).contains(&id) {
+                // The peer's run with this node is under way; a requested
+                // run follows it (the next tick looks again).
+                if requested {
+                    lock(&inner.deferred).insert(id);
+                }
                 continue;
             }
             if !lock(&inner.running).insert(id) {
