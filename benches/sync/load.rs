@@ -62,9 +62,15 @@ async fn start(peers: &[&BenchNode], interval: Duration) -> BenchNode {
     BenchNode { node, sync }
 }
 
+/// A delta as a client makes them: a UUIDv7 id whose milliseconds are its
+/// time (the random bits derived from `prefix` and `i`, so runs repeat).
 fn delta(prefix: &str, i: u64, time: u64) -> Delta {
+    let seed = blake3::hash(format!("{prefix}-{i}").as_bytes());
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&seed.as_bytes()[..10]);
+    let id = uuid::Builder::from_unix_timestamp_millis(time, &random).into_uuid();
     Delta::builder("bench", "load")
-        .id(format!("{prefix}-{i:08}"))
+        .id(id.to_string())
         .timestamp(time)
         .pointer(
             "entity",
