@@ -45,7 +45,9 @@ use crate::{FingerprintTree, Key, Message, Reconciler, SyncFilter};
 /// The ALPN of the reconciliation protocol.
 pub const SYNC_ALPN: &[u8] = b"rhizome/sync/1";
 
-const VERSION: u8 = 1;
+/// Said in `Hello`: the reconciliation messages' wire format, so peers of
+/// different versions part at the first frame with a clear error.
+const VERSION: u8 = crate::PROTOCOL_VERSION;
 
 /// The largest control frame read.
 pub const MAX_CONTROL_FRAME: usize = 4 * 1024 * 1024;
