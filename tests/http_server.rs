@@ -269,6 +269,15 @@ fn test_routes() -> Router<AppState> {
             }),
         )
         .route(
+            "/test/slow-counted",
+            get(|q: QueryParams| async move {
+                SLOW_COUNTED_STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let ms: u64 = q.get_or("ms", 60_000)?;
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok::<_, ApiError>("done")
+            }),
+        )
+        .route(
             "/test/slow",
             get(|q: QueryParams| async move {
                 let ms: u64 = q.get_or("ms", 60_000)?;
@@ -281,6 +290,11 @@ fn test_routes() -> Router<AppState> {
             )),
         )
 }
+
+/// Requests `/test/slow-counted` has begun to serve (only the shutdown
+/// test uses it).
+static SLOW_COUNTED_STARTED: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
 
 fn small_limits() -> Limits {
     Limits {
@@ -485,20 +499,11 @@ fn openapi_describes_exactly_the_routes_that_exist() {
 fn shutdown_lets_the_request_in_flight_finish() {
     let s = TestServer::start(Limits::default());
     let addr = s.addr;
-    let in_flight = std::thread::spawn(move || get_(addr, "/test/slow?ms=200"));
-    // Wait until the slow request is being served: the connection gauge
-    // counts it (polling, no fixed sleep).
-    loop {
-        let m = get_(addr, "/metrics").text();
-        let open: f64 = m
-            .lines()
-            .find(|l| l.starts_with("rhizome_http_connections "))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0.0);
-        if open >= 2.0 {
-            break;
-        }
+    let in_flight = std::thread::spawn(move || get_(addr, "/test/slow-counted?ms=200"));
+    // Wait until the handler is running (polling, no fixed sleep). Counting
+    // open connections instead raced: a metrics connection not yet closed
+    // on the server counted as the slow one.
+    while SLOW_COUNTED_STARTED.load(std::sync::atomic::Ordering::SeqCst) == 0 {
         std::thread::sleep(Duration::from_millis(5));
     }
     s.stop();
