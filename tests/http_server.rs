@@ -272,23 +272,23 @@ fn test_routes() -> Router<AppState> {
             "/test/slow-counted",
             get(|q: QueryParams| async move {
                 SLOW_COUNTED_STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let ms: u64 = q.get_or("ms", 60_000)?;
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                Ok::<_, ApiError>("done")
+                slow(q).await
             }),
         )
         .route(
             "/test/slow",
-            get(|q: QueryParams| async move {
-                let ms: u64 = q.get_or("ms", 60_000)?;
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                Ok::<_, ApiError>("done")
-            })
-            .layer(axum::middleware::from_fn_with_state(
+            get(slow).layer(axum::middleware::from_fn_with_state(
                 Duration::from_millis(300),
                 http::limits::enforce_timeout,
             )),
         )
+}
+
+/// Answers "done" after `?ms=` milliseconds (default 60 s).
+async fn slow(q: QueryParams) -> Result<&'static str, ApiError> {
+    let ms: u64 = q.get_or("ms", 60_000)?;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Ok("done")
 }
 
 /// Requests `/test/slow-counted` has begun to serve (only the shutdown
@@ -503,7 +503,12 @@ fn shutdown_lets_the_request_in_flight_finish() {
     // Wait until the handler is running (polling, no fixed sleep). Counting
     // open connections instead raced: a metrics connection not yet closed
     // on the server counted as the slow one.
+    let patience = std::time::Instant::now() + Duration::from_secs(30);
     while SLOW_COUNTED_STARTED.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < patience,
+            "the slow request never reached its handler"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     s.stop();

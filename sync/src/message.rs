@@ -333,73 +333,51 @@ enum WireId {
     UuidAtTime([u8; 10]),
 }
 
-/// Where canonical UUID text has its hyphens.
-const UUID_HYPHENS: [usize; 4] = [8, 13, 18, 23];
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 impl WireId {
     fn encode(time: u64, id: &[u8]) -> WireId {
-        let Some(uuid) = parse_uuid(id) else {
+        let Some(uuid) = canonical_uuid(id) else {
             return WireId::Raw(id.to_vec());
         };
+        let bytes = uuid.as_bytes();
         let mut ms = [0u8; 8];
-        ms[2..].copy_from_slice(&uuid[..6]);
+        ms[2..].copy_from_slice(&bytes[..6]);
         if u64::from_be_bytes(ms) == time {
             let mut rest = [0u8; 10];
-            rest.copy_from_slice(&uuid[6..]);
+            rest.copy_from_slice(&bytes[6..]);
             WireId::UuidAtTime(rest)
         } else {
-            WireId::Uuid(uuid)
+            WireId::Uuid(*bytes)
         }
     }
 
     fn decode(self, time: u64) -> Vec<u8> {
-        match self {
-            WireId::Raw(id) => id,
-            WireId::Uuid(uuid) => format_uuid(&uuid),
+        let bytes = match self {
+            WireId::Raw(id) => return id,
+            WireId::Uuid(bytes) => bytes,
             WireId::UuidAtTime(rest) => {
-                let mut uuid = [0u8; 16];
-                uuid[..6].copy_from_slice(&time.to_be_bytes()[2..]);
-                uuid[6..].copy_from_slice(&rest);
-                format_uuid(&uuid)
+                let mut bytes = [0u8; 16];
+                bytes[..6].copy_from_slice(&time.to_be_bytes()[2..]);
+                bytes[6..].copy_from_slice(&rest);
+                bytes
             }
-        }
+        };
+        uuid::Uuid::from_bytes(bytes)
+            .hyphenated()
+            .to_string()
+            .into_bytes()
     }
 }
 
-/// The 16 bytes of canonical UUID text (lowercase hex, hyphens at 8, 13,
-/// 18, 23), or `None` for anything else.
-fn parse_uuid(text: &[u8]) -> Option<[u8; 16]> {
-    if text.len() != 36 || UUID_HYPHENS.iter().any(|&i| text[i] != b'-') {
+/// The UUID whose canonical text (lowercase, hyphenated) is exactly `id`,
+/// or `None`: the `uuid` parser also takes other spellings, which would not
+/// come back byte for byte.
+fn canonical_uuid(id: &[u8]) -> Option<uuid::Uuid> {
+    if id.len() != uuid::fmt::Hyphenated::LENGTH {
         return None;
     }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let mut digits = text
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !UUID_HYPHENS.contains(i))
-        .map(|(_, &c)| nibble(c));
-    let mut uuid = [0u8; 16];
-    for byte in &mut uuid {
-        *byte = (digits.next()?? << 4) | digits.next()??;
-    }
-    Some(uuid)
-}
-
-fn format_uuid(uuid: &[u8; 16]) -> Vec<u8> {
-    let mut text = Vec::with_capacity(36);
-    for (i, byte) in uuid.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            text.push(b'-');
-        }
-        text.push(HEX[usize::from(byte >> 4)]);
-        text.push(HEX[usize::from(byte & 15)]);
-    }
-    text
+    let uuid = uuid::Uuid::try_parse_ascii(id).ok()?;
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    (uuid.hyphenated().encode_lower(&mut text).as_bytes() == id).then_some(uuid)
 }
 
 #[cfg(test)]

@@ -198,6 +198,27 @@ async fn runs_started_by_both_sides_at_once_move_the_difference_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_does_not_keep_its_peer_claimed() {
+    let quiet = |s: &mut SyncSettings| s.interval = Duration::from_secs(3600);
+    let a = node_with(&[], quiet).await;
+    let b = node_with(&[], quiet).await;
+    a.replica
+        .write((0..20_000).map(|i| delta("a", i)).collect(), false);
+    // Dropped while it runs: the run's claim on the peer goes with it.
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(1), b.sync.sync_with(a.sync.addr())).await;
+    assert!(
+        cancelled.is_err(),
+        "the run ended within 1 ms: {cancelled:?}"
+    );
+    // Otherwise this would wait out its patience and fail as crossed.
+    b.sync.sync_with(a.sync.addr()).await.unwrap();
+    assert_eq!(b.replica.len(), 20_000);
+    a.sync.shutdown().await;
+    b.sync.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_allow_list_refuses_a_stranger() {
     let friend_key = iroh::SecretKey::generate();
     let friend_id = friend_key.public();

@@ -405,12 +405,14 @@ impl SyncNode {
         loop {
             // One run per pair at a time: wait while this node serves the
             // peer's run or runs its own (scheduled) one with it.
-            let claimed =
-                !lock(&self.inner.serving).contains(&id) && lock(&self.inner.running).insert(id);
-            if claimed {
-                let result = run_with(&self.inner, id).await;
-                lock(&self.inner.running).remove(&id);
-                match result {
+            let serving = lock(&self.inner.serving).contains(&id);
+            let claim = if serving {
+                None
+            } else {
+                Claim::take(&self.inner.running, id)
+            };
+            if let Some(_claim) = claim {
+                match run_with(&self.inner, id).await {
                     Err(Error::Crossed) if Instant::now() < patience => {}
                     result => return result,
                 }
@@ -450,7 +452,12 @@ impl ProtocolHandler for SyncProtocol {
         // run of the smaller id goes on (the same rule on both sides), so
         // the missing deltas do not travel twice.
         let crossed = lock(&inner.running).contains(&peer) && inner.endpoint.id() < peer;
-        let Some(_serving) = (!crossed).then(|| Serving::start(inner, peer)).flatten() else {
+        let serving = if crossed {
+            None
+        } else {
+            Claim::take(&inner.serving, peer)
+        };
+        let Some(_serving) = serving else {
             conn.close(iroh::endpoint::VarInt::from_u32(CROSSED), b"crossed");
             return Ok(());
         };
@@ -469,25 +476,25 @@ impl ProtocolHandler for SyncProtocol {
 /// The close code of a run refused because the pair already has one.
 const CROSSED: u32 = 409;
 
-/// Marks a peer as served (its run with this node in progress) until
-/// dropped.
-struct Serving<'a> {
-    inner: &'a Inner,
+/// A peer held in one of the per-peer run sets (`running`, `serving`)
+/// until dropped, so a cancelled run does not leave its peer marked.
+struct Claim<'a> {
+    set: &'a Mutex<HashSet<EndpointId>>,
     peer: EndpointId,
 }
 
-impl<'a> Serving<'a> {
-    /// `None` if that peer's run is being served already.
-    fn start(inner: &'a Inner, peer: EndpointId) -> Option<Self> {
-        // The lock is released before a guard exists: dropping one locks it.
-        let inserted = lock(&inner.serving).insert(peer);
-        inserted.then(|| Serving { inner, peer })
+impl<'a> Claim<'a> {
+    /// `None` if the peer is in the set already.
+    fn take(set: &'a Mutex<HashSet<EndpointId>>, peer: EndpointId) -> Option<Self> {
+        // The lock is released before a claim exists: dropping one locks it.
+        let inserted = lock(set).insert(peer);
+        inserted.then(|| Claim { set, peer })
     }
 }
 
-impl Drop for Serving<'_> {
+impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        lock(&self.inner.serving).remove(&self.peer);
+        lock(self.set).remove(&self.peer);
     }
 }
 
