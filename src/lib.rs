@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) is a thin command-line shell over this library,
 //! so integration tests and benchmarks can run a node in-process.
 
+pub mod auth;
 pub mod bench;
 pub mod changes;
 pub mod cli;

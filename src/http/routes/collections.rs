@@ -14,6 +14,7 @@
 //! negates the membership and every visible delta of the entity under the
 //! schema's properties (all of them without `contexts`).
 
+use crate::auth::Scope;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -67,6 +68,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/collections/{name}",
         summary: "Create an entity of a typed collection",
         long_lived: false,
+        scope: Scope::Write,
         handler: |m| on(m, create),
         operation: || {
             json!({"parameters": [name_parameter()], "requestBody": body_schema(),
@@ -81,6 +83,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/collections/{name}/ids",
         summary: "Ids of a collection's members, sorted",
         long_lived: false,
+        scope: Scope::Read,
         handler: |m| on(m, ids),
         operation: || {
             json!({"parameters": [name_parameter()],
@@ -94,6 +97,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/collections/{name}/{id}",
         summary: "Update a member of a typed collection (changed properties only)",
         long_lived: false,
+        scope: Scope::Write,
         handler: |m| on(m, update),
         operation: || {
             json!({"parameters": [name_parameter(), id_parameter()], "requestBody": body_schema(),
@@ -107,6 +111,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/collections/{name}/{id}",
         summary: "One member's view under the collection's schema",
         long_lived: false,
+        scope: Scope::Read,
         handler: |m| on(m, read),
         operation: || {
             json!({"parameters": [name_parameter(), id_parameter()],
@@ -118,6 +123,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/collections/{name}/{id}",
         summary: "Remove a member: negate its membership and its deltas in the collection",
         long_lived: false,
+        scope: Scope::Write,
         handler: |m| on(m, delete),
         operation: || {
             json!({"parameters": [name_parameter(), id_parameter()],

@@ -2,6 +2,7 @@
 //! feed), `GET /api/deltas/count`, `GET /api/deltas/{id}` and `POST
 //! /api/deltas/{id}/negate` (API.md §3).
 
+use crate::auth::Scope;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -34,6 +35,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/deltas",
         summary: "Store deltas (one, an array, or {\"deltas\": [...]}; any format), all or nothing",
         long_lived: false,
+        scope: Scope::Write,
         handler: |m| on(m, post_deltas),
         operation: || {
             json!({
@@ -61,6 +63,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/deltas",
         summary: "The changes feed: deltas in arrival order after `since`, filtered",
         long_lived: false,
+        scope: Scope::Read,
         handler: |m| on(m, get_changes),
         operation: || {
             json!({
@@ -79,6 +82,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/deltas/count",
         summary: "How many deltas the node stores",
         long_lived: false,
+        scope: Scope::Read,
         handler: |m| on(m, count),
         operation: || {
             json!({"responses": {"200": {"description": "The count", "content": {"application/json": {"schema": {
@@ -91,6 +95,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/deltas/{id}",
         summary: "One delta by id",
         long_lived: false,
+        scope: Scope::Read,
         handler: |m| on(m, get_delta),
         operation: || {
             json!({
@@ -106,6 +111,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/deltas/{id}/negate",
         summary: "Create and store a negation of a delta",
         long_lived: false,
+        scope: Scope::Write,
         handler: |m| on(m, negate),
         operation: || {
             json!({

@@ -3,6 +3,7 @@
 //! read lock, which is released before the answer is serialised (hyperviews
 //! hold `Arc`s of the deltas).
 
+use crate::auth::Scope;
 use std::sync::{Arc, LazyLock};
 
 use axum::extract::{Path, State};
@@ -35,6 +36,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/entities",
         summary: "Ids of the entities with visible deltas, sorted, paged",
         long_lived: false,
+        scope: Scope::Read,
         handler: |m| on(m, entities),
         operation: || {
             json!({
@@ -54,6 +56,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/hyperview/{id}",
         summary: "An entity's hyperview: per property, its visible deltas",
         long_lived: false,
+        scope: Scope::Read,
         handler: |m| on(m, hyperview),
         operation: || {
             json!({
@@ -72,6 +75,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/view/{id}",
         summary: "An entity's view: per property, the value its strategy resolves",
         long_lived: false,
+        scope: Scope::Read,
         handler: |m| on(m, view),
         operation: || {
             json!({

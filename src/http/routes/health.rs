@@ -1,5 +1,6 @@
 //! `GET /api/health`.
 
+use crate::auth::Scope;
 use axum::Json;
 use axum::extract::State;
 use axum::http::Method;
@@ -15,6 +16,7 @@ pub const ROUTES: &[Route] = &[Route {
     path: "/api/health",
     summary: "Liveness: the node's name and how many deltas it stores",
     long_lived: false,
+    scope: Scope::Open,
     handler: |m| on(m, health),
     operation: || {
         json!({"responses": {"200": {

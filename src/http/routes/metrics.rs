@@ -1,5 +1,6 @@
 //! `GET /metrics`.
 
+use crate::auth::Scope;
 use axum::extract::State;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,7 @@ pub const ROUTES: &[Route] = &[Route {
     path: "/metrics",
     summary: "Prometheus metrics (text exposition format 0.0.4)",
     long_lived: false,
+    scope: Scope::Read,
     handler: |m| on(m, exposition),
     operation: || {
         json!({"responses": {"200": {

@@ -53,6 +53,9 @@ pub struct Route {
     pub summary: &'static str,
     /// A streaming route (SSE, WebSocket): not subject to the request timeout.
     pub long_lived: bool,
+    /// What the caller's token must carry when authentication is on
+    /// (API.md §6).
+    pub scope: crate::auth::Scope,
     /// Builds the handler for the method: `|m| on(m, handler)`.
     pub handler: fn(MethodFilter) -> MethodRouter<AppState>,
     /// The OpenAPI operation object (`parameters`, `requestBody`,

@@ -1,5 +1,6 @@
 //! `GET /api/openapi.json`.
 
+use crate::auth::Scope;
 use axum::Json;
 use axum::http::Method;
 use axum::routing::on;
@@ -14,6 +15,7 @@ pub const ROUTES: &[Route] = &[Route {
     path: "/api/openapi.json",
     summary: "This API's OpenAPI 3 description",
     long_lived: false,
+    scope: Scope::Read,
     handler: |m| on(m, document),
     operation: || {
         json!({"responses": {"200": {

@@ -1,6 +1,7 @@
 //! `GET /api/peers`: this node's sync identity and what it knows of its
 //! peers (API.md §3).
 
+use crate::auth::Scope;
 use axum::Json;
 use axum::extract::State;
 use axum::http::Method;
@@ -16,6 +17,7 @@ pub const ROUTES: &[Route] = &[Route {
     path: "/api/peers",
     summary: "This node's node id, addresses and ticket, and every peer it knows",
     long_lived: false,
+    scope: Scope::Read,
     handler: |m| on(m, peers),
     operation: || {
         json!({"responses": {"200": {

@@ -1,6 +1,7 @@
 //! `POST /api/query` (API.md §3): the views of many entities, under a
 //! schema, filtered by JSON Logic, sorted by id ([`rhizome_crdt::query`]).
 
+use crate::auth::Scope;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -31,6 +32,7 @@ pub const ROUTES: &[Route] = &[Route {
     path: "/api/query",
     summary: "Views of many entities, under a schema, filtered by JSON Logic, sorted by id",
     long_lived: false,
+    scope: Scope::Read,
     handler: |m| on(m, run),
     operation: || {
         json!({

@@ -3,6 +3,7 @@
 //! [`crate::realtime::sse::sse_changes`]). The handlers are in
 //! [`crate::realtime`].
 
+use crate::auth::Scope;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::Method;
@@ -21,6 +22,7 @@ pub const ROUTES: &[Route] = &[Route {
     path: "/api/ws",
     summary: "WebSocket: subscribe, watch, put, ping (JSON text frames)",
     long_lived: true,
+    scope: Scope::Read,
     handler: |m| on(m, websocket),
     operation: || json!({"responses": {"101": {"description": "Switching to the WebSocket protocol of docs/realtime.md"}}}),
 }];

@@ -11,6 +11,7 @@
 //! stored (as two nodes registering concurrently would); expansion
 //! terminates on a registry holding a cycle.
 
+use crate::auth::Scope;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -32,6 +33,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/schemas",
         summary: "Names of the registered schemas, sorted",
         long_lived: false,
+        scope: Scope::Read,
         handler: |m| on(m, list),
         operation: || {
             json!({
@@ -47,6 +49,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/schemas/{name}",
         summary: "One schema as registered",
         long_lived: false,
+        scope: Scope::Read,
         handler: |m| on(m, one),
         operation: || {
             json!({
@@ -62,6 +65,7 @@ pub const ROUTES: &[Route] = &[
         path: "/api/schemas/{name}",
         summary: "Register (or replace) a schema",
         long_lived: false,
+        scope: Scope::Admin,
         handler: |m| on(m, register),
         operation: || {
             json!({

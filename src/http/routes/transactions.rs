@@ -1,5 +1,6 @@
 //! `GET /api/transactions/{id}` (API.md §3).
 
+use crate::auth::Scope;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -18,6 +19,7 @@ pub const ROUTES: &[Route] = &[Route {
     path: "/api/transactions/{id}",
     summary: "A transaction's state: declared size, members received, complete",
     long_lived: false,
+    scope: Scope::Read,
     handler: |m| on(m, transaction),
     operation: || {
         json!({
