@@ -8,6 +8,7 @@ pub mod bench;
 pub mod changes;
 pub mod cli;
 pub mod config;
+pub mod documents;
 mod error;
 pub mod http;
 pub mod ingest;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use rhizome_crdt::schema::{SchemaRegistry, registry};
+use rhizome_crdt::document::{Document, DocumentCache};
 use rhizome_crdt::view_cache::ViewCache;
 use rhizome_crdt::{ChangeSet, Delta, DeltaSet, View, ViewOptions, ViewResolver};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -91,6 +92,9 @@ struct Shared {
     /// Live views (as of now). Lock order: `state` first, then `views`;
     /// never held across an `.await`.
     views: Mutex<ViewCache>,
+    /// Collaborative documents kept materialised (API.md §7). Lock order:
+    /// `state` first, then `docs`.
+    docs: Mutex<DocumentCache>,
     feed: broadcast::Sender<Arc<StoredBatch>>,
 }
 
@@ -174,6 +178,7 @@ impl Node {
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             views: Mutex::new(ViewCache::new(config.view_cache)),
+            docs: Mutex::new(DocumentCache::new(crate::documents::CACHE_CAPACITY)),
             feed,
         });
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
@@ -310,6 +315,30 @@ impl Node {
         metrics.view_cache_hits.inc_by(views.hits - hits);
         metrics.view_cache_misses.inc_by(views.misses - misses);
         answer
+    }
+
+    /// Runs `f` over the collaborative document of (`entity`, `property`)
+    /// as of `as_of` (`None`: now, from the document cache, brought up to
+    /// date incrementally). `None`: no change delta is visible there. The
+    /// index is read-locked while `f` runs: keep it short.
+    pub fn with_document<R>(
+        &self,
+        entity: &str,
+        property: &str,
+        as_of: Option<rhizome_crdt::Timestamp>,
+        f: impl FnOnce(&Document) -> R,
+    ) -> Option<R> {
+        let shared = &self.inner.shared;
+        let state = shared.read();
+        let mut docs = shared.docs.lock().unwrap_or_else(|e| e.into_inner());
+        docs.with(&state.index, entity, property, as_of, f)
+    }
+
+    /// How many documents the document cache holds and an estimate of
+    /// their memory, in bytes.
+    pub fn document_cache_size(&self) -> (usize, usize) {
+        let docs = self.inner.shared.docs.lock().unwrap_or_else(|e| e.into_inner());
+        (docs.len(), docs.approx_bytes())
     }
 
     /// A page of the changes feed (API.md §3 `GET /api/deltas`): up to
@@ -557,6 +586,12 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
                 metrics
                     .view_cache_invalidations
                     .inc_by(views.invalidations - before);
+                drop(views);
+                shared
+                    .docs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .note(&all, &changed);
                 changed
             };
             for (reply, _, plan) in decided {

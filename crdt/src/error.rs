@@ -97,6 +97,28 @@ pub enum Error {
         /// The id both deltas carry.
         id: String,
     },
+    /// Bytes that should hold Automerge changes or a saved Automerge
+    /// document (API.md §7) do not.
+    #[error("not Automerge data: {0}")]
+    InvalidAutomerge(String),
+    /// One Automerge change is too large for one delta: its base64url form
+    /// would exceed [`crate::limits::MAX_STRING_BYTES`].
+    #[error("change {hash} is {bytes} bytes, more than one delta carries ({limit} bytes)")]
+    ChangeTooLarge {
+        /// The change hash, hex.
+        hash: String,
+        /// Its size in bytes.
+        bytes: usize,
+        /// The largest change a delta carries.
+        limit: usize,
+    },
+    /// Automerge changes name dependencies that neither the document nor the
+    /// same request holds.
+    #[error("the document lacks the dependencies {missing} of the changes posted")]
+    MissingDependencies {
+        /// The missing change hashes, hex, comma-separated.
+        missing: String,
+    },
     /// The set cannot hold more deltas (more than `u32::MAX` ids).
     #[error("the delta set is full ({0} ids)")]
     Full(usize),

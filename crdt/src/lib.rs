@@ -28,6 +28,7 @@ pub mod changes;
 pub mod codec;
 mod delta;
 pub mod delta_set;
+pub mod document;
 mod error;
 #[cfg(test)]
 mod fixtures;

@@ -281,10 +281,18 @@ impl ViewResolver {
             }
         };
 
+        // Document properties (API.md §7) show their document's JSON,
+        // whatever the strategy.
+        for (property, deltas) in &hyperview.properties {
+            if let Some(json) = crate::document::view_value(deltas) {
+                properties.insert(Arc::clone(property), Value::Document(Arc::new(json)));
+            }
+        }
+
         // Properties with no rule of their own: the default strategy.
         let default_scope = self.default.scope();
         for (property, deltas) in &hyperview.properties {
-            if self.position(property).is_some() {
+            if self.position(property).is_some() || properties.contains_key(property) {
                 continue;
             }
             fill(&mut buffer, property, deltas, default_scope);
@@ -298,6 +306,10 @@ impl ViewResolver {
         if !self.entries.is_empty() {
             let mut resolved: Vec<Option<Value>> = Vec::with_capacity(self.entries.len());
             for entry in self.entries.iter() {
+                if let Some(doc @ Value::Document(_)) = properties.get(&entry.property) {
+                    resolved.push(Some(doc.clone()));
+                    continue;
+                }
                 let scope = match &entry.rule {
                     Rule::Strategy(s) => s.scope(),
                     Rule::Resolver(_) => Scope::All,

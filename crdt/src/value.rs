@@ -43,6 +43,9 @@ pub enum Value {
     /// The nested view of a referenced entity, serialized as
     /// `{"id", "properties"}` (what a schema expands a reference into).
     Nested(Arc<View>),
+    /// The JSON value of a collaborative document (API.md §7): what a
+    /// property holding Automerge changes shows in a view.
+    Document(Arc<serde_json::Value>),
 }
 
 /// A borrowed [`Value`]: what a strategy sees of a candidate. `Copy`, so
@@ -64,6 +67,8 @@ pub enum ValueRef<'a> {
     List(&'a Arc<[Value]>),
     /// A nested view.
     Nested(&'a Arc<View>),
+    /// A document's JSON value.
+    Document(&'a Arc<serde_json::Value>),
 }
 
 impl Value {
@@ -77,6 +82,7 @@ impl Value {
             Value::Reference(r) => ValueRef::Reference(r),
             Value::List(l) => ValueRef::List(l),
             Value::Nested(v) => ValueRef::Nested(v),
+            Value::Document(d) => ValueRef::Document(d),
         }
     }
 
@@ -169,6 +175,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Reference(r) => Value::Reference(Arc::clone(r)),
             ValueRef::List(l) => Value::List(Arc::clone(l)),
             ValueRef::Nested(v) => Value::Nested(Arc::clone(v)),
+            ValueRef::Document(d) => Value::Document(Arc::clone(d)),
         }
     }
 
@@ -195,7 +202,7 @@ impl<'a> ValueRef<'a> {
 
     /// A total order consistent with [`ValueRef::json_eq`]: values of
     /// different kinds order by kind (null, booleans, numbers, strings,
-    /// references, lists, views), numbers numerically, strings by bytes,
+    /// references, lists, views, documents), numbers numerically, strings by bytes,
     /// lists and views element by element. Used to group equal values.
     pub fn cmp_json(self, other: ValueRef<'_>) -> Ordering {
         match (self, other) {
@@ -230,6 +237,13 @@ impl<'a> ValueRef<'a> {
                     }
                 })
             }
+            (ValueRef::Document(a), ValueRef::Document(b)) => {
+                if a == b {
+                    Ordering::Equal
+                } else {
+                    a.to_string().cmp(&b.to_string())
+                }
+            }
             (a, b) => a.kind().cmp(&b.kind()),
         }
     }
@@ -243,6 +257,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Reference(_) => 4,
             ValueRef::List(_) => 5,
             ValueRef::Nested(_) => 6,
+            ValueRef::Document(_) => 7,
         }
     }
 }
@@ -278,6 +293,7 @@ impl Serialize for ValueRef<'_> {
                 seq.end()
             }
             ValueRef::Nested(v) => v.serialize(s),
+            ValueRef::Document(d) => d.serialize(s),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! | `{"op":"unsubscribe","id":S}` | – |
 //! | `{"op":"put","ref":R,"deltas":[...]}` | `{"type":"ack","ref":R,"accepted","duplicates"}` or `{"type":"error","ref":R,"error"}` |
 //! | `{"op":"ping"}` | `{"type":"pong"}` |
+//! | `{"op":"doc", ...}`, `{"op":"doc_put", ...}` | collaborative documents (API.md §7): [`doc_ops`] |
 //!
 //! One task per socket reads frames, drains its subscriptions' queues and
 //! writes; a slow socket only ever waits on itself.
@@ -32,6 +33,8 @@ use super::{Hub, SubFilter};
 use crate::http::state::AppState;
 use crate::metrics::GaugeGuard;
 use crate::store::Seq;
+
+mod doc_ops;
 
 /// Upgrades the request to a WebSocket with small buffers (about 6 KB per
 /// idle socket instead of 134 KB with tungstenite's defaults).
@@ -71,6 +74,22 @@ enum Op {
         deltas: Value,
     },
     Ping,
+    /// API.md §7: follow a document's changes.
+    Doc {
+        id: Value,
+        entity: String,
+        property: String,
+        heads: Option<Vec<String>>,
+    },
+    /// API.md §7: store Automerge changes in a document.
+    #[serde(rename = "doc_put")]
+    DocPut {
+        #[serde(rename = "ref")]
+        reference: Value,
+        entity: String,
+        property: String,
+        changes: String,
+    },
 }
 
 /// An error frame: `{"type":"error", KEY: ID?, "error": {code, message, ...}}`,
@@ -134,6 +153,7 @@ struct Conn {
     /// Keyed by the id's JSON text.
     subs: HashMap<String, SubEntry>,
     watches: HashMap<String, WatchEntry>,
+    docs: HashMap<String, doc_ops::DocWatch>,
     registry: Option<StrategyRegistry>,
 }
 
@@ -149,6 +169,7 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket) {
         wake: Arc::new(Notify::new()),
         subs: HashMap::new(),
         watches: HashMap::new(),
+        docs: HashMap::new(),
         registry: None,
     };
     let _ = conn.run(&shutdown).await;
@@ -241,6 +262,7 @@ impl Conn {
                 }
             }
         }
+        self.deliver_docs(&mut frames);
         for f in frames {
             self.socket
                 .feed(Message::Text(f.into()))
@@ -251,7 +273,7 @@ impl Conn {
     }
 
     fn count(&self) -> usize {
-        self.subs.len() + self.watches.len()
+        self.subs.len() + self.watches.len() + self.docs.len()
     }
 
     async fn frame(&mut self, text: &str) -> Result<(), Gone> {
@@ -276,7 +298,7 @@ impl Conn {
                     .map_or((None, None), |(k, v)| (Some(k), Some(v.clone())));
                 let code = match value.get("op") {
                     Some(Value::String(op))
-                        if !["subscribe", "watch", "unsubscribe", "put", "ping"]
+                        if !["subscribe", "watch", "unsubscribe", "put", "ping", "doc", "doc_put"]
                             .contains(&op.as_str()) =>
                     {
                         "unknown_op"
@@ -298,6 +320,7 @@ impl Conn {
                 let key = id.to_string();
                 self.subs.remove(&key);
                 self.watches.remove(&key);
+                self.docs.remove(&key);
                 Ok(())
             }
             Op::Subscribe {
@@ -314,6 +337,18 @@ impl Conn {
                 as_of,
             } => self.watch(id, entity, schema, strategy, as_of).await,
             Op::Put { reference, deltas } => self.put(reference, deltas).await,
+            Op::Doc {
+                id,
+                entity,
+                property,
+                heads,
+            } => self.doc(id, entity, property, heads).await,
+            Op::DocPut {
+                reference,
+                entity,
+                property,
+                changes,
+            } => self.doc_put(reference, entity, property, changes).await,
         }
     }
 
@@ -328,7 +363,10 @@ impl Conn {
             ));
         }
         let key = id.to_string();
-        if self.subs.contains_key(&key) || self.watches.contains_key(&key) {
+        if self.subs.contains_key(&key)
+            || self.watches.contains_key(&key)
+            || self.docs.contains_key(&key)
+        {
             return Err(error_frame(
                 Some(("sub", id)),
                 "duplicate_subscription",

@@ -15,6 +15,7 @@
 
 pub mod collections;
 pub mod deltas;
+pub mod docs;
 pub mod entities;
 pub mod health;
 pub mod metrics;
@@ -82,6 +83,7 @@ pub const TABLES: &[&[Route]] = &[
     transactions::ROUTES,
     realtime::ROUTES,
     peers::ROUTES,
+    docs::ROUTES,
 ];
 
 /// Every route of the API, in table order.
