@@ -12,8 +12,8 @@
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
-use rhizome_crdt::schema::{SchemaRegistry, registry};
 use rhizome_crdt::document::{Document, DocumentCache};
+use rhizome_crdt::schema::{SchemaRegistry, registry};
 use rhizome_crdt::view_cache::ViewCache;
 use rhizome_crdt::{ChangeSet, Delta, DeltaSet, View, ViewOptions, ViewResolver};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -337,7 +337,12 @@ impl Node {
     /// How many documents the document cache holds and an estimate of
     /// their memory, in bytes.
     pub fn document_cache_size(&self) -> (usize, usize) {
-        let docs = self.inner.shared.docs.lock().unwrap_or_else(|e| e.into_inner());
+        let docs = self
+            .inner
+            .shared
+            .docs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         (docs.len(), docs.approx_bytes())
     }
 

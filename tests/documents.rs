@@ -33,7 +33,13 @@ use tokio_tungstenite::tungstenite::Message;
 // ---------------------------------------------------------------- helpers
 
 /// One HTTP request with extra headers; the server closes after it.
-fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut head = format!(
@@ -48,10 +54,15 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], bo
     let _ = s.write_all(body);
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
     let head = String::from_utf8_lossy(&raw[..end]).to_string();
     assert!(
-        !head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
         "{head}"
     );
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
@@ -72,7 +83,10 @@ fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
 }
 
 fn concat(changes: &[Change]) -> Vec<u8> {
-    changes.iter().flat_map(|c| c.raw_bytes().to_vec()).collect()
+    changes
+        .iter()
+        .flat_map(|c| c.raw_bytes().to_vec())
+        .collect()
 }
 
 fn hashes(changes: &[Change]) -> Vec<String> {
@@ -119,7 +133,10 @@ fn changes_posted_over_http_read_back_as_a_document() {
 
     let (status, body) = post_doc(addr, path, &concat(&changes[..3]));
     assert_eq!(status, 201, "{body}");
-    assert_eq!(body, json!({"accepted": hashes(&changes[..3]), "duplicates": []}));
+    assert_eq!(
+        body,
+        json!({"accepted": hashes(&changes[..3]), "duplicates": []})
+    );
     // Again, with more: the first three are duplicates.
     let (status, body) = post_doc(addr, path, &concat(&changes));
     assert_eq!(status, 201, "{body}");
@@ -151,7 +168,13 @@ fn changes_posted_over_http_read_back_as_a_document() {
     assert_eq!(status, 200);
     let got = rhizome_crdt::document::parse_changes(&lacking).unwrap();
     assert_eq!(hashes(&got), hashes(&changes[3..]));
-    let (_, none) = http(addr, "GET", &format!("{path}/changes?heads={}", heads.join(",")), &[], b"");
+    let (_, none) = http(
+        addr,
+        "GET",
+        &format!("{path}/changes?heads={}", heads.join(",")),
+        &[],
+        b"",
+    );
     assert!(none.is_empty());
 
     // A saved document posted whole: all duplicates.
@@ -249,7 +272,10 @@ fn bad_input_is_refused_whole_and_the_node_stays_healthy() {
     let server = common::TestServer::start();
     let addr = server.addr;
     let (_, _, changes) = typed("abc");
-    assert_eq!(post_doc(addr, "/api/docs/e/p", &concat(&changes[..2])).0, 201);
+    assert_eq!(
+        post_doc(addr, "/api/docs/e/p", &concat(&changes[..2])).0,
+        201
+    );
     let count = || common::get(addr, "/api/deltas/count").ok(200)["count"].clone();
     assert_eq!(count(), 2);
 
@@ -268,7 +294,10 @@ fn bad_input_is_refused_whole_and_the_node_stays_healthy() {
         ("empty", Vec::new()),
         ("truncated", whole[..whole.len() - 2].to_vec()),
         ("corrupt", corrupt),
-        ("a good change then junk", [whole.clone(), b"junk".to_vec()].concat()),
+        (
+            "a good change then junk",
+            [whole.clone(), b"junk".to_vec()].concat(),
+        ),
     ] {
         let (status, body) = post_doc(addr, "/api/docs/e/p", &bytes);
         assert_eq!(status, 400, "{what}: {body}");
@@ -279,7 +308,10 @@ fn bad_input_is_refused_whole_and_the_node_stays_healthy() {
     let (status, body) = post_doc(addr, "/api/docs/e/p", &concat(&other[2..]));
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "missing_dependencies");
-    assert_eq!(body["error"]["missing"], json!([other[1].hash().to_string()]));
+    assert_eq!(
+        body["error"]["missing"],
+        json!([other[1].hash().to_string()])
+    );
     // 100 MB: over the body limit.
     let huge = vec![0x85u8; 100 << 20];
     let (status, _) = http(addr, "POST", "/api/docs/e/p", &[OCTETS], &huge);
@@ -294,7 +326,8 @@ fn bad_input_is_refused_whole_and_the_node_stays_healthy() {
 
 // --------------------------------------------------------------- WebSocket
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn ws(addr: SocketAddr) -> Ws {
     tokio_tungstenite::connect_async(format!("ws://{addr}/api/ws"))
@@ -329,16 +362,34 @@ fn websocket_doc_follows_changes_and_doc_put_stores_them() {
         let mut reader = ws(addr).await;
         let mut writer = ws(addr).await;
         // Nothing yet: an empty first answer.
-        send(&mut reader, json!({"op": "doc", "id": "s1", "entity": "e", "property": "p"})).await;
+        send(
+            &mut reader,
+            json!({"op": "doc", "id": "s1", "entity": "e", "property": "p"}),
+        )
+        .await;
         let first = next_json(&mut reader).await;
-        assert_eq!(first, json!({"type": "changes", "sub": "s1", "changes": "", "heads": []}));
-        send(&mut reader, json!({"op": "watch", "id": "w1", "entity": "e"})).await;
+        assert_eq!(
+            first,
+            json!({"type": "changes", "sub": "s1", "changes": "", "heads": []})
+        );
+        send(
+            &mut reader,
+            json!({"op": "watch", "id": "w1", "entity": "e"}),
+        )
+        .await;
         assert_eq!(next_json(&mut reader).await["type"], "view");
 
-        send(&mut writer, json!({"op": "doc_put", "ref": 1, "entity": "e", "property": "p",
-            "changes": base64url(&concat(&changes))})).await;
+        send(
+            &mut writer,
+            json!({"op": "doc_put", "ref": 1, "entity": "e", "property": "p",
+            "changes": base64url(&concat(&changes))}),
+        )
+        .await;
         let ack = next_json(&mut writer).await;
-        assert_eq!(ack, json!({"type": "ack", "ref": 1, "accepted": hashes(&changes), "duplicates": []}));
+        assert_eq!(
+            ack,
+            json!({"type": "ack", "ref": 1, "accepted": hashes(&changes), "duplicates": []})
+        );
 
         // The reader receives the changes, and the view as JSON.
         let mut mirror = AutoCommit::new();
@@ -361,27 +412,45 @@ fn websocket_doc_follows_changes_and_doc_put_stores_them() {
         am.splice_text(&obj, 2, 0, "c").unwrap();
         am.commit();
         let c = am.get_last_local_change().unwrap();
-        send(&mut writer, json!({"op": "doc_put", "ref": 2, "entity": "e", "property": "p",
-            "changes": base64url(c.raw_bytes())})).await;
-        assert_eq!(next_json(&mut writer).await["accepted"], json!([c.hash().to_string()]));
+        send(
+            &mut writer,
+            json!({"op": "doc_put", "ref": 2, "entity": "e", "property": "p",
+            "changes": base64url(c.raw_bytes())}),
+        )
+        .await;
+        assert_eq!(
+            next_json(&mut writer).await["accepted"],
+            json!([c.hash().to_string()])
+        );
         loop {
             let f = next_json(&mut reader).await;
             if f["type"] == "changes" {
                 let bytes = from_base64url(f["changes"].as_str().unwrap()).unwrap();
-                assert_eq!(hashes(&rhizome_crdt::document::parse_changes(&bytes).unwrap()), [c.hash().to_string()]);
+                assert_eq!(
+                    hashes(&rhizome_crdt::document::parse_changes(&bytes).unwrap()),
+                    [c.hash().to_string()]
+                );
                 assert_eq!(f["heads"], json!([c.hash().to_string()]));
                 break;
             }
         }
         // A reconnecting client names its heads and gets only what it lacks.
-        send(&mut writer, json!({"op": "doc", "id": 7, "entity": "e", "property": "p",
-            "heads": [changes.last().unwrap().hash().to_string()]})).await;
+        send(
+            &mut writer,
+            json!({"op": "doc", "id": 7, "entity": "e", "property": "p",
+            "heads": [changes.last().unwrap().hash().to_string()]}),
+        )
+        .await;
         let f = next_json(&mut writer).await;
         let bytes = from_base64url(f["changes"].as_str().unwrap()).unwrap();
         assert_eq!(bytes, c.raw_bytes());
         // Bad input over the socket: an error frame naming the ref.
-        send(&mut writer, json!({"op": "doc_put", "ref": 3, "entity": "e", "property": "p",
-            "changes": base64url(b"not automerge")})).await;
+        send(
+            &mut writer,
+            json!({"op": "doc_put", "ref": 3, "entity": "e", "property": "p",
+            "changes": base64url(b"not automerge")}),
+        )
+        .await;
         let f = next_json(&mut writer).await;
         assert_eq!(f["type"], "error");
         assert_eq!(f["ref"], 3);
@@ -470,7 +539,10 @@ async fn replay_automerge_paper(edits: usize) {
     // A second node syncs everything over iroh.
     let (b, sync_b) = member(&dir_b, &[&sync_a]).await;
     let total = a.len();
-    eventually("the second node to sync", Duration::from_secs(120), || b.len() == total).await;
+    eventually("the second node to sync", Duration::from_secs(120), || {
+        b.len() == total
+    })
+    .await;
     assert_eq!(text_of(&b, "paper", "per-edit").unwrap(), expected);
     assert_eq!(text_of(&b, "paper", "per-100").unwrap(), expected);
     sync_b.shutdown().await;
@@ -505,20 +577,28 @@ async fn automerge_paper_whole_through_nodes_restart_and_sync() {
     replay_automerge_paper(usize::MAX).await;
 }
 
-/// `friendsforever`: each agent types on its own node; the two sync over
-/// iroh while they type (`cut`: the link is cut for the middle third and
-/// healed). Both end with the trace's final text.
-async fn replay_friendsforever(cut: bool) {
+/// `friendsforever`'s first `txns` transactions: each agent types on its
+/// own node; the two sync over iroh while they type (`cut`: the link is
+/// cut for the middle third and healed). Both end with the text Automerge
+/// makes of those transactions, the trace's final text for the whole.
+async fn replay_friendsforever(txns: usize, cut: bool) {
+    let started = Instant::now();
     let trace = traces::friendsforever();
     assert_eq!(trace.agents, 2);
-    let (setup, changes) = traces::concurrent_changes(&trace);
+    let (setup, changes, expected) = traces::concurrent_changes(&trace, txns);
+    if txns >= trace.txns.len() {
+        assert_eq!(expected, trace.end);
+    }
+    eprintln!("friendsforever: changes made in {:?}", started.elapsed());
     let dir_a = TempDir::new("ff-a");
     let dir_b = TempDir::new("ff-b");
     let (a, sync_a) = member(&dir_a, &[]).await;
     let (b, sync_b) = member(&dir_b, &[&sync_a]).await;
     let nodes = [&a, &b];
     for n in nodes {
-        post_changes(n, "ff", "body", setup.raw_bytes(), "setup").await.unwrap();
+        post_changes(n, "ff", "body", setup.raw_bytes(), "setup")
+            .await
+            .unwrap();
     }
     // Each agent's changes go to its own node as they are typed, in runs
     // of up to 200 (a run is cut where the other agent types). A change
@@ -550,28 +630,45 @@ async fn replay_friendsforever(cut: bool) {
         nodes[agent].ingest(deltas).await.unwrap();
         i = j;
     }
+    eprintln!("friendsforever: typed in {:?}", started.elapsed());
     let total = changes.len() + 1;
     for n in nodes {
-        eventually("both nodes to hold every change", Duration::from_secs(120), || {
-            n.len() == total
-        })
+        eventually(
+            "both nodes to hold every change",
+            Duration::from_secs(120),
+            || n.len() == total,
+        )
         .await;
     }
+    eprintln!("friendsforever: synced in {:?}", started.elapsed());
     for n in nodes {
-        assert_eq!(text_of(n, "ff", "body").unwrap(), trace.end);
+        assert_eq!(text_of(n, "ff", "body").unwrap(), expected);
     }
+    eprintln!("friendsforever: read in {:?}", started.elapsed());
     sync_b.shutdown().await;
     sync_a.shutdown().await;
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
 
+/// Transactions replayed in the test suite (the whole trace's changes take
+/// a minute to make in a debug build).
+const FRIENDS_PREFIX: usize = 6_000;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn friendsforever_two_agents_on_two_syncing_nodes() {
-    replay_friendsforever(false).await;
+    replay_friendsforever(FRIENDS_PREFIX, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn friendsforever_with_the_link_cut_and_healed() {
-    replay_friendsforever(true).await;
+    replay_friendsforever(FRIENDS_PREFIX, true).await;
+}
+
+/// The whole trace, ending with its `endContent` (run on purpose:
+/// `cargo test --release --test documents -- --ignored`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "making the whole trace's changes takes a minute in a debug build"]
+async fn friendsforever_whole_on_two_syncing_nodes_cut_and_healed() {
+    replay_friendsforever(usize::MAX, true).await;
 }

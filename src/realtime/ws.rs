@@ -298,8 +298,16 @@ impl Conn {
                     .map_or((None, None), |(k, v)| (Some(k), Some(v.clone())));
                 let code = match value.get("op") {
                     Some(Value::String(op))
-                        if !["subscribe", "watch", "unsubscribe", "put", "ping", "doc", "doc_put"]
-                            .contains(&op.as_str()) =>
+                        if ![
+                            "subscribe",
+                            "watch",
+                            "unsubscribe",
+                            "put",
+                            "ping",
+                            "doc",
+                            "doc_put",
+                        ]
+                        .contains(&op.as_str()) =>
                     {
                         "unknown_op"
                     }

@@ -105,7 +105,8 @@ pub fn sequential_changes(start: &str, edits: &[Edit], per: usize) -> Vec<Change
     let mut out = vec![doc.get_last_local_change().unwrap()];
     for chunk in edits.chunks(per.max(1)) {
         for e in chunk {
-            doc.splice_text(&text, e.pos, e.del as isize, &e.ins).unwrap();
+            doc.splice_text(&text, e.pos, e.del as isize, &e.ins)
+                .unwrap();
         }
         t += 1;
         doc.commit_with(CommitOptions::default().with_time(t));
@@ -157,8 +158,12 @@ pub fn friendsforever() -> Concurrent {
 /// the text (every agent starts from it), then one change per transaction,
 /// by its agent's actor, made at the state its parents name (so its
 /// dependencies are its parents' changes). Returns the setup change and
-/// `(agent, change)` per transaction, in trace order.
-pub fn concurrent_changes(trace: &Concurrent) -> (Change, Vec<(usize, Change)>) {
+/// `(agent, change)` per transaction, in trace order, for the first
+/// `limit` transactions, and the text they make (Automerge's merge).
+pub fn concurrent_changes(
+    trace: &Concurrent,
+    limit: usize,
+) -> (Change, Vec<(usize, Change)>, String) {
     let mut doc = Automerge::new_with_encoding(TextEncoding::UnicodeCodePoint);
     doc.set_actor(ActorId::from(&[0xee; 16][..]));
     let mut tx = doc.transaction();
@@ -167,7 +172,7 @@ pub fn concurrent_changes(trace: &Concurrent) -> (Change, Vec<(usize, Change)>) 
     let setup = doc.get_last_local_change().unwrap();
     let mut hashes = Vec::with_capacity(trace.txns.len());
     let mut out = Vec::with_capacity(trace.txns.len());
-    for (i, t) in trace.txns.iter().enumerate() {
+    for (i, t) in trace.txns.iter().enumerate().take(limit) {
         let heads: Vec<_> = if t.parents.is_empty() {
             vec![setup.hash()]
         } else {
@@ -176,12 +181,14 @@ pub fn concurrent_changes(trace: &Concurrent) -> (Change, Vec<(usize, Change)>) 
         doc.set_actor(ActorId::from(&[t.agent as u8 + 1; 16][..]));
         let mut tx = doc.transaction_at(PatchLog::inactive(), &heads).unwrap();
         for e in &t.patches {
-            tx.splice_text(&text, e.pos, e.del as isize, &e.ins).unwrap();
+            tx.splice_text(&text, e.pos, e.del as isize, &e.ins)
+                .unwrap();
         }
         tx.commit_with(CommitOptions::default().with_time(T0_SECONDS + 1 + i as i64));
         let change = doc.get_last_local_change().unwrap();
         hashes.push(change.hash());
         out.push((t.agent, change));
     }
-    (setup, out)
+    let text = automerge::ReadDoc::text(&doc, &text).unwrap();
+    (setup, out, text)
 }

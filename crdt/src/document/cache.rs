@@ -101,9 +101,9 @@ impl DocumentCache {
         if self.len == 0 {
             return;
         }
-        let upsets = new
-            .iter()
-            .any(|d| d.is_negation() || d.transaction().is_some() || d.transaction_size().is_some());
+        let upsets = new.iter().any(|d| {
+            d.is_negation() || d.transaction().is_some() || d.transaction_size().is_some()
+        });
         if upsets {
             for (entity, property) in changed.iter() {
                 if let Some(e) = self.entry_mut(entity, property) {
@@ -137,9 +137,7 @@ impl DocumentCache {
     pub fn get(&mut self, set: &DeltaSet, entity: &str, property: &str) -> Option<&Document> {
         self.tick += 1;
         let tick = self.tick;
-        let fresh = self
-            .entry_mut(entity, property)
-            .is_some_and(|e| !e.stale);
+        let fresh = self.entry_mut(entity, property).is_some_and(|e| !e.stale);
         if fresh {
             self.hits += 1;
             let e = self.entry_mut(entity, property)?;
@@ -212,7 +210,10 @@ impl DocumentCache {
         let oldest = self
             .entries
             .iter()
-            .flat_map(|(e, m)| m.iter().map(move |(p, x)| (x.used, Arc::clone(e), Arc::clone(p))))
+            .flat_map(|(e, m)| {
+                m.iter()
+                    .map(move |(p, x)| (x.used, Arc::clone(e), Arc::clone(p)))
+            })
             .min_by_key(|(used, _, _)| *used);
         match oldest {
             Some((_, e, p)) => self.remove(&e, &p),

@@ -141,10 +141,13 @@ pub fn is_change_delta(delta: &Delta) -> bool {
 }
 
 fn change_text(delta: &Delta) -> Option<&str> {
-    delta.pointers().iter().find_map(|p| match (&*p.role, &p.target) {
-        (CHANGE_ROLE, Target::String(s)) => Some(&**s),
-        _ => None,
-    })
+    delta
+        .pointers()
+        .iter()
+        .find_map(|p| match (&*p.role, &p.target) {
+            (CHANGE_ROLE, Target::String(s)) => Some(&**s),
+            _ => None,
+        })
 }
 
 /// One change from its base64url text.

@@ -156,7 +156,10 @@ fn the_cache_updates_incrementally_and_rebuilds_after_a_negation() {
         cache.get(&set, "doc", "body").unwrap();
     }
     assert_eq!(cache.builds, 1);
-    assert_eq!(cache.get(&set, "doc", "body").unwrap().json(), json!({"text": "abc"}));
+    assert_eq!(
+        cache.get(&set, "doc", "body").unwrap().json(),
+        json!({"text": "abc"})
+    );
     let neg = Arc::new(
         Delta::builder("bob", "h")
             .id("n1")
@@ -167,7 +170,10 @@ fn the_cache_updates_incrementally_and_rebuilds_after_a_negation() {
     );
     let ins = set.insert(Arc::clone(&neg)).unwrap();
     cache.note(&[neg], &ins.changed);
-    assert_eq!(cache.get(&set, "doc", "body").unwrap().json(), json!({"text": "a"}));
+    assert_eq!(
+        cache.get(&set, "doc", "body").unwrap().json(),
+        json!({"text": "a"})
+    );
     assert_eq!(cache.builds, 2);
 }
 
@@ -177,7 +183,8 @@ fn the_cache_is_bounded() {
     let mut set = DeltaSet::new();
     for p in ["p1", "p2", "p3"] {
         for c in &changes {
-            set.insert(change_delta("doc", p, c, "alice").unwrap()).unwrap();
+            set.insert(change_delta("doc", p, c, "alice").unwrap())
+                .unwrap();
         }
     }
     let mut cache = DocumentCache::new(2);
@@ -249,7 +256,10 @@ fn changes_since_heads_are_only_what_is_lacking() {
     assert!(doc.changes_since(&am.clone().get_heads()).is_empty());
     // Unknown heads are ignored: everything.
     let unknown = automerge::ChangeHash([9; 32]);
-    assert_eq!(parse_changes(&doc.changes_since(&[unknown])).unwrap().len(), changes.len());
+    assert_eq!(
+        parse_changes(&doc.changes_since(&[unknown])).unwrap().len(),
+        changes.len()
+    );
 }
 
 #[test]

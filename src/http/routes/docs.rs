@@ -183,9 +183,12 @@ async fn get_doc(
     if wants_json(&headers) {
         let body = state
             .node
-            .with_document(&entity, &property, as_of, |d| {
-                json!({"value": d.json(), "heads": d.heads_hex()})
-            })
+            .with_document(
+                &entity,
+                &property,
+                as_of,
+                |d| json!({"value": d.json(), "heads": d.heads_hex()}),
+            )
             .ok_or_else(|| no_document(&entity, &property))?;
         let body = serde_json::to_vec(&body)
             .map_err(|e| ApiError::internal(format!("cannot serialise a document: {e}")))?;
@@ -204,7 +207,8 @@ async fn get_changes(
     q: QueryParams,
 ) -> Result<Response, ApiError> {
     q.deny_unknown(&["heads"])?;
-    let heads = parse_heads(&q.list("heads")?).map_err(|e| ApiError::invalid_parameter("heads", e))?;
+    let heads =
+        parse_heads(&q.list("heads")?).map_err(|e| ApiError::invalid_parameter("heads", e))?;
     let bytes = state
         .node
         .with_document(&entity, &property, None, |d| d.changes_since(&heads))

@@ -125,11 +125,9 @@ impl Conn {
         let r = Some(("ref", &reference));
         let answer = match from_base64url(&changes) {
             Ok(bytes) => match creator(None) {
-                Ok(creator) => {
-                    post_changes(self.hub.node(), &entity, &property, &bytes, &creator)
-                        .await
-                        .map_err(write_error)
-                }
+                Ok(creator) => post_changes(self.hub.node(), &entity, &property, &bytes, &creator)
+                    .await
+                    .map_err(write_error),
                 Err(e) => Err(e),
             },
             Err(e) => Err(write_error(e.into())),
