@@ -572,7 +572,7 @@ async fn automerge_paper_prefix_through_nodes_restart_and_sync() {
 /// The whole trace (run on purpose: `cargo test --release --test documents
 /// -- --ignored`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the whole trace takes minutes in a debug build"]
+#[ignore = "the whole trace: not finished after 18 min in the test profile on a loaded 2-core machine; run it in release"]
 async fn automerge_paper_whole_through_nodes_restart_and_sync() {
     replay_automerge_paper(usize::MAX).await;
 }
