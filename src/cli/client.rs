@@ -101,6 +101,8 @@ impl Answer {
 pub struct Client {
     url: BaseUrl,
     conn: Option<SendRequest<Full<Bytes>>>,
+    /// `Authorization: Bearer` value, when a token is given.
+    token: Option<String>,
 }
 
 impl Client {
@@ -109,7 +111,14 @@ impl Client {
         Ok(Client {
             url: BaseUrl::parse(url)?,
             conn: None,
+            token: None,
         })
+    }
+
+    /// This client, sending `token` (API.md §6) with every request.
+    pub fn with_token(mut self, token: Option<String>) -> Client {
+        self.token = token.filter(|t| !t.is_empty());
+        self
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>> {
@@ -154,6 +163,9 @@ impl Client {
             .header(header::ACCEPT, "application/json");
         if body.is_some() {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(token) = &self.token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))

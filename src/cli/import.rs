@@ -11,7 +11,6 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::Connect;
-use super::client::Client;
 use crate::{Error, Result};
 
 /// Bodies read ahead of the one being sent.
@@ -156,7 +155,7 @@ fn read_array(reader: impl Read, batcher: &mut Batcher) -> Result<()> {
 
 /// Sends every body, printing progress on stderr.
 pub async fn run(connect: &Connect, input: Box<dyn Read + Send>, batch: usize) -> Result<()> {
-    let mut client = Client::new(&connect.url)?;
+    let mut client = connect.client()?;
     let (tx, rx) = mpsc::sync_channel(READ_AHEAD);
     let batcher = Batcher {
         batch,

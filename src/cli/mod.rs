@@ -7,6 +7,7 @@
 
 pub mod client;
 mod import;
+pub mod keys;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -30,6 +31,17 @@ pub struct Connect {
     /// Machine output: the node's JSON answers, compact (one per line).
     #[arg(long)]
     pub json: bool,
+    /// The token to send (`Authorization: Bearer`), when the node
+    /// requires one.
+    #[arg(long, env = "RHIZOME_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl Connect {
+    /// A client of the node this names, with its token.
+    pub fn client(&self) -> Result<Client> {
+        Ok(Client::new(&self.url)?.with_token(self.token.clone()))
+    }
 }
 
 /// The client subcommands.
@@ -40,6 +52,10 @@ pub enum ClientCommand {
     Put {
         /// The file, or `-` for stdin.
         file: PathBuf,
+        /// Sign every delta with the secret key in KEYFILE (made by
+        /// `rhizome keys gen`) before sending.
+        #[arg(long, value_name = "KEYFILE")]
+        sign: Option<PathBuf>,
         #[command(flatten)]
         connect: Connect,
     },
@@ -92,6 +108,9 @@ pub enum ClientCommand {
         #[command(flatten)]
         connect: Connect,
     },
+    /// Signing keys: make a key pair, register a creator's public key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// The node's name, delta count and last sequence number.
     Status {
         #[command(flatten)]
@@ -134,12 +153,20 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
 /// Runs one client subcommand.
 pub async fn run(command: ClientCommand) -> Result<()> {
     match command {
-        ClientCommand::Put { file, connect } => {
+        ClientCommand::Keys(command) => keys::run(command).await,
+        ClientCommand::Put {
+            file,
+            sign,
+            connect,
+        } => {
             let mut body = Vec::new();
             open(&file)?
                 .read_to_end(&mut body)
                 .map_err(|e| Error::Client(format!("cannot read {}: {e}", file.display())))?;
-            let mut client = Client::new(&connect.url)?;
+            if let Some(keyfile) = sign {
+                body = keys::sign_batch(&keys::KeyFile::read(&keyfile)?, &body)?;
+            }
+            let mut client = connect.client()?;
             let answer = client
                 .request(Method::POST, "/api/deltas", Some(body))
                 .await?
@@ -158,7 +185,7 @@ pub async fn run(command: ClientCommand) -> Result<()> {
             }
         }
         ClientCommand::Get { id, connect } => {
-            let mut client = Client::new(&connect.url)?;
+            let mut client = connect.client()?;
             let answer = client.get(&format!("/api/deltas/{}", encode(&id))).await?;
             print(&connect, &answer.json()?)
         }
@@ -168,7 +195,7 @@ pub async fn run(command: ClientCommand) -> Result<()> {
             schema,
             connect,
         } => {
-            let mut client = Client::new(&connect.url)?;
+            let mut client = connect.client()?;
             let q = query(&[("as_of", as_of.map(|t| t.to_string())), ("schema", schema)]);
             let answer = client
                 .get(&format!("/api/view/{}{q}", encode(&entity)))
@@ -180,7 +207,7 @@ pub async fn run(command: ClientCommand) -> Result<()> {
             as_of,
             connect,
         } => {
-            let mut client = Client::new(&connect.url)?;
+            let mut client = connect.client()?;
             let q = query(&[("as_of", as_of.map(|t| t.to_string()))]);
             let answer = client
                 .get(&format!("/api/hyperview/{}{q}", encode(&entity)))
@@ -194,7 +221,7 @@ pub async fn run(command: ClientCommand) -> Result<()> {
             connect,
         } => import::run(&connect, open(&file)?, batch.max(1)).await,
         ClientCommand::Status { connect } => {
-            let mut client = Client::new(&connect.url)?;
+            let mut client = connect.client()?;
             let health = client.get("/api/health").await?.json()?;
             // since past the end: an empty page whose last_seq is the log's end.
             let end = client
@@ -248,7 +275,7 @@ pub async fn run(command: ClientCommand) -> Result<()> {
 
 /// Pages the changes feed from `since` to its end, one delta per line.
 async fn export(connect: &Connect, mut since: u64) -> Result<()> {
-    let mut client = Client::new(&connect.url)?;
+    let mut client = connect.client()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let write_err = |e: std::io::Error| Error::Client(format!("cannot write to stdout: {e}"));
