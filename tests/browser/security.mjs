@@ -2,8 +2,7 @@
 //
 // usage: node security.mjs NODE_HTTP_ADDR ADMIN_TOKEN ALICE_TOKEN READER_TOKEN
 //
-// 1. A page on the node's own origin (the page's URL is the node's; its HTML
-//    is supplied by playwright, every other request goes to the real node):
+// 1. A page on the node's own origin (a document the node serves):
 //    makes an Ed25519 key with WebCrypto, registers it for alice, signs a
 //    delta with the canonical form of docs/security.md and stores it (201),
 //    then a copy with one byte changed (400 bad_signature); its EventSource
@@ -25,10 +24,10 @@ if (!nodeAddr || !admin || !alice || !reader) {
 const sign = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'sign.js'), 'utf8');
 const node = `http://${nodeAddr}`;
 
-const ownPage = `<!doctype html><meta charset="utf-8"><title>own origin</title>
-<script>${sign}</script>
-<script>
-window.result = (async () => {
+// Evaluated in a document the node itself serves (its health answer), so
+// it runs on the node's own origin.
+const ownScript = `(async () => {
+${sign}
   const r = { sse: false, ws: false, live: [] };
   const es = new EventSource('/api/deltas?feed=sse&entity=signed-doc&token=${reader}');
   es.onopen = () => { r.sse = true; };
@@ -64,8 +63,7 @@ window.result = (async () => {
   r.unsigned = u.status;
   for (let i = 0; i < 200 && r.live.length === 0; i++) await new Promise((res) => setTimeout(res, 50));
   return r;
-})();
-</script>`;
+})()`;
 
 const foreignPage = `<!doctype html><meta charset="utf-8"><title>foreign origin</title>
 <script>
@@ -97,12 +95,8 @@ const { browser, close } = await launch();
 let status = 0;
 try {
   const own = await browser.newPage();
-  // The page's own URL is on the node's origin; only this one document is
-  // supplied here, everything it fetches goes to the node.
-  await own.route(`${node}/own-origin-test.html`, (route) =>
-    route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: ownPage }));
-  await own.goto(`${node}/own-origin-test.html`);
-  const ownResult = await own.evaluate(() => window.result);
+  await own.goto(`${node}/api/health`);
+  const ownResult = await own.evaluate(ownScript);
   const foreign = await browser.newPage();
   await foreign.goto(foreignUrl);
   const foreignResult = await foreign.evaluate(() => window.result);
