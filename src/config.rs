@@ -57,6 +57,9 @@ pub struct Config {
     /// replication, cluster, gossip size, interval, on/off).
     #[command(flatten)]
     pub sync: crate::replication::SyncConfig,
+    /// Plugins: their directory, fuel, memory and restart settings.
+    #[command(flatten)]
+    pub plugins: crate::plugins::PluginSettings,
 }
 
 impl Config {
@@ -78,6 +81,7 @@ impl Config {
             http: crate::http::Limits::default(),
             realtime: crate::realtime::Settings::default(),
             sync: crate::replication::SyncConfig::default(),
+            plugins: crate::plugins::PluginSettings::default(),
         }
     }
 

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use rhizome_crdt::schema::{SchemaRegistry, registry};
 use rhizome_crdt::view_cache::ViewCache;
-use rhizome_crdt::{ChangeSet, Delta, DeltaSet, View, ViewOptions, ViewResolver};
+use rhizome_crdt::{ChangeSet, Delta, DeltaSet, StrategyRegistry, View, ViewOptions, ViewResolver};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::changes::{Changes, FeedFilter, SeqLog, StoredBatch};
@@ -102,6 +102,17 @@ impl Shared {
     }
 }
 
+/// Checks the batches clients write before they are stored (the plugins'
+/// `validate` hooks, API.md §8). Never asked about deltas from peers:
+/// replicas must converge whatever each of them checks.
+pub trait WriteValidator: Send + Sync + std::fmt::Debug {
+    /// Whether anything would be checked (spares a thread hop when not).
+    fn active(&self) -> bool;
+    /// `Ok`, or why the batch is refused ([`Error::RejectedByPlugin`]).
+    /// Runs on a blocking thread.
+    fn validate(&self, deltas: &[Arc<Delta>]) -> Result<()>;
+}
+
 enum Request {
     Ingest {
         deltas: Vec<Arc<Delta>>,
@@ -120,6 +131,10 @@ struct Inner {
     shared: Arc<Shared>,
     queue: mpsc::Sender<Request>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The strategies requests resolve views with: the built-ins and the
+    /// plugins' (swapped whole when a plugin comes or goes).
+    strategies: RwLock<Arc<StrategyRegistry>>,
+    validator: RwLock<Option<Arc<dyn WriteValidator>>>,
 }
 
 /// A node that has started. Cheap to clone (all clones are the same node).
@@ -191,6 +206,8 @@ impl Node {
                 shared,
                 queue,
                 writer: Mutex::new(Some(writer)),
+                strategies: RwLock::new(Arc::new(StrategyRegistry::builtin())),
+                validator: RwLock::new(None),
             }),
         })
     }
@@ -242,7 +259,18 @@ impl Node {
         if deltas.is_empty() {
             return Ok(Ingested::default());
         }
-        let deltas = deltas.into_iter().map(Arc::new).collect();
+        let mut deltas: Vec<Arc<Delta>> = deltas.into_iter().map(Arc::new).collect();
+        let validator = self
+            .inner
+            .validator
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if local && let Some(v) = validator.filter(|v| v.active()) {
+            deltas = tokio::task::spawn_blocking(move || v.validate(&deltas).map(|()| deltas))
+                .await
+                .map_err(|e| Error::storage("validating a batch", e))??;
+        }
         let (reply, answer) = oneshot::channel();
         self.inner
             .queue
@@ -310,6 +338,49 @@ impl Node {
         metrics.view_cache_hits.inc_by(views.hits - hits);
         metrics.view_cache_misses.inc_by(views.misses - misses);
         answer
+    }
+
+    /// The strategies views are resolved with (built-in and plugins').
+    pub fn strategies(&self) -> Arc<StrategyRegistry> {
+        Arc::clone(
+            &self
+                .inner
+                .strategies
+                .read()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// Replaces the strategy registry, and drops the cached views (a name
+    /// may now resolve differently).
+    pub fn set_strategies(&self, registry: Arc<StrategyRegistry>) {
+        *self
+            .inner
+            .strategies
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = registry;
+        self.clear_views();
+    }
+
+    /// Drops every cached view. Views are computed under the cache's lock,
+    /// so a view computed before this call is dropped, and one computed
+    /// after it sees whatever changed before it.
+    pub fn clear_views(&self) {
+        self.inner
+            .shared
+            .views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Sets what checks client writes (`None`: nothing).
+    pub fn set_validator(&self, validator: Option<Arc<dyn WriteValidator>>) {
+        *self
+            .inner
+            .validator
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = validator;
     }
 
     /// A page of the changes feed (API.md §3 `GET /api/deltas`): up to

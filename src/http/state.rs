@@ -15,16 +15,21 @@ pub struct AppState {
     pub realtime: Arc<Hub>,
     /// The sync layer, when it runs (`GET /api/peers`, sync metrics).
     pub sync: Option<rhizome_sync::net::SyncNode>,
+    /// The node's WebAssembly plugins (API.md §8).
+    pub plugins: crate::plugins::PluginHost,
 }
 
 impl AppState {
     /// State serving `node`.
     pub fn new(node: Arc<Node>) -> AppState {
         let realtime = Arc::new(Hub::new(Arc::clone(&node), Shutdown::new()));
+        let plugins =
+            crate::plugins::PluginHost::new(Node::clone(&node), node.config().plugins.clone());
         AppState {
             node,
             realtime,
             sync: None,
+            plugins,
         }
     }
 

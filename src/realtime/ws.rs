@@ -20,7 +20,7 @@ use futures_util::SinkExt;
 use rhizome_crdt::codec::Format;
 use rhizome_crdt::schema::expand::Expander;
 use rhizome_crdt::view::ViewOptions;
-use rhizome_crdt::{StrategyRegistry, Timestamp, ViewResolver};
+use rhizome_crdt::{Timestamp, ViewResolver};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -134,7 +134,6 @@ struct Conn {
     /// Keyed by the id's JSON text.
     subs: HashMap<String, SubEntry>,
     watches: HashMap<String, WatchEntry>,
-    registry: Option<StrategyRegistry>,
 }
 
 /// Why the connection loop stops.
@@ -149,7 +148,6 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket) {
         wake: Arc::new(Notify::new()),
         subs: HashMap::new(),
         watches: HashMap::new(),
-        registry: None,
     };
     let _ = conn.run(&shutdown).await;
 }
@@ -443,9 +441,9 @@ impl Conn {
                 return self.send(f).await;
             }
         };
-        let registry = self.registry.get_or_insert_with(StrategyRegistry::default);
+        let registry = self.hub.node().strategies();
         let resolver = match ViewOptions::from_query(strategy.as_deref(), None, None)
-            .and_then(|o| o.resolver(registry))
+            .and_then(|o| o.resolver(&registry))
         {
             Ok(r) => r,
             Err(e) => {
@@ -528,6 +526,20 @@ impl Conn {
             ),
             Err(crate::Error::ShuttingDown) => {
                 error_frame(r, "unavailable", "the node is shutting down", Value::Null)
+            }
+            Err(crate::Error::RejectedByPlugin {
+                plugin,
+                index,
+                reason,
+            }) => {
+                let detail = json!({"plugin": plugin, "index": index, "reason": reason});
+                let message = crate::Error::RejectedByPlugin {
+                    plugin,
+                    index,
+                    reason,
+                }
+                .to_string();
+                error_frame(r, "rejected_by_plugin", message, detail)
             }
             Err(e) => {
                 tracing::error!("ingest over WebSocket failed: {e}");

@@ -20,6 +20,7 @@ pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod peers;
+pub mod plugins;
 pub mod query;
 pub mod realtime;
 pub mod schemas;
@@ -82,6 +83,7 @@ pub const TABLES: &[&[Route]] = &[
     transactions::ROUTES,
     realtime::ROUTES,
     peers::ROUTES,
+    plugins::ROUTES,
 ];
 
 /// Every route of the API, in table order.
