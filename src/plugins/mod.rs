@@ -551,7 +551,13 @@ impl PluginHost {
     pub fn encode_metrics(&self, out: &mut String) {
         use std::fmt::Write;
         let list = self.list();
-        let series: [(&str, &str, &str, fn(&PluginInfo) -> u64); 3] = [
+        type Series = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&PluginInfo) -> u64,
+        );
+        let series: [Series; 3] = [
             (
                 "rhizome_plugin_calls",
                 "counter",

@@ -469,7 +469,11 @@ mod tests {
     use super::*;
 
     fn compile(wat: &str) -> Result<Compiled, String> {
-        Compiled::new(&engine(), &wat::parse_str(wat).unwrap())
+        compile_for(&engine(), wat)
+    }
+
+    fn compile_for(engine: &Engine, wat: &str) -> Result<Compiled, String> {
+        Compiled::new(engine, &wat::parse_str(wat).unwrap())
     }
 
     const ECHO: &str = r#"(module
@@ -487,7 +491,7 @@ mod tests {
     #[test]
     fn echo_round_trips_and_fuel_is_per_call() {
         let e = engine();
-        let c = compile(ECHO).unwrap();
+        let c = compile_for(&e, ECHO).unwrap();
         assert_eq!(c.exports, ["call"]);
         let mut i = Instance::new(&e, &c, "echo", RunLimits::default()).unwrap();
         for _ in 0..3 {
@@ -534,7 +538,7 @@ mod tests {
             memory_bytes: 1 << 20,
         };
         let run = |code: &str| {
-            let c = compile(&body(code)).unwrap();
+            let c = compile_for(&e, &body(code)).unwrap();
             Instance::new(&e, &c, "t", limits)
                 .unwrap()
                 .invoke(Hook::Call, b"{}")
@@ -553,7 +557,7 @@ mod tests {
             Err(Fault::MemoryLimit { bytes: 1 << 20 })
         );
         // Pointer 65536, length 1: one past the end of one page.
-        let out = run("i64.const 0x1000000001").unwrap_err();
+        let out = run("i64.const 0x1000000000001").unwrap_err();
         assert_eq!(out.kind(), "abi", "{out}");
         // Bytes that are not UTF-8 (zeroed memory is; 0xff is not).
         let out = run("(i32.store8 (i32.const 0) (i32.const 255)) i64.const 1").unwrap_err();
