@@ -526,3 +526,81 @@ fn the_plugins_directory_loads_in_dependency_order_and_reloads_changes() {
 fn info_status(addr: SocketAddr, name: &str) -> u16 {
     get(addr, &format!("/api/plugins/{name}")).status
 }
+
+#[test]
+fn websocket_watch_resolves_with_a_plugin_and_put_is_validated() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let t = TestServer::start();
+    let a = t.addr;
+    put_wasm(a, "longest", &example("longest")).ok(201);
+    put_wasm(a, "ages", &example("age_validator")).ok(201);
+    post(
+        a,
+        "/api/deltas",
+        &delta("w1", "c", "e", "name", json!("ab")),
+    )
+    .ok(201);
+    t.runtime.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{a}/api/ws"))
+            .await
+            .unwrap();
+        let watch = json!({"op": "watch", "id": "w", "entity": "e", "strategy": "longest"});
+        ws.send(Message::Text(watch.to_string().into()))
+            .await
+            .unwrap();
+        let frame = recv(&mut ws).await;
+        assert_eq!(
+            frame["view"]["properties"],
+            json!({"name": "ab"}),
+            "{frame}"
+        );
+        // A shorter value later does not win; a longer one does.
+        let put = json!({"op": "put", "ref": 1, "deltas": [
+            delta("w2", "c", "e", "name", json!("z")),
+            delta("w3", "c", "e", "name", json!("abcdef"))]});
+        ws.send(Message::Text(put.to_string().into()))
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            seen.push(recv(&mut ws).await);
+        }
+        assert!(seen.iter().any(|f| f["type"] == "ack"), "{seen:?}");
+        assert!(
+            seen.iter()
+                .any(|f| f["type"] == "view" && f["view"]["properties"]["name"] == "abcdef"),
+            "{seen:?}"
+        );
+        // The WebSocket put is a client write: validated.
+        let bad =
+            json!({"op": "put", "ref": 2, "deltas": [delta("w4", "c", "e", "age", json!("old"))]});
+        ws.send(Message::Text(bad.to_string().into()))
+            .await
+            .unwrap();
+        let e = recv(&mut ws).await;
+        assert_eq!(e["type"], "error", "{e}");
+        assert_eq!(e["error"]["code"], "rejected_by_plugin", "{e}");
+        assert_eq!(e["error"]["reason"], "age must be a number", "{e}");
+    });
+    assert!(t.node.get("w4").is_none());
+}
+
+async fn recv(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("socket stalled")
+            .expect("socket closed")
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}

@@ -26,6 +26,14 @@ const TRIVIAL_HANDLER: &str = r#"(module
   (func (export "alloc") (param i32) (result i32) (i32.const 1024))
   (func (export "handle_delta") (param i32 i32) (result i64) (i64.const 2)))"#;
 
+/// `resolve` that answers `{"value": 1}` whatever it is given: the cost of
+/// the ABI itself (input JSON, copy in, call, copy out, parse).
+const CONSTANT_RESOLVER: &str = r#"(module
+  (memory (export "memory") 2)
+  (data (i32.const 0) "{\"value\":1}")
+  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "resolve") (param i32 i32) (result i64) (i64.const 11)))"#;
+
 /// A module of about `kb` KB: the longest-value resolver plus filler
 /// functions.
 fn big_module(kb: usize) -> Vec<u8> {
@@ -98,11 +106,15 @@ async fn main() {
     .map(|b| module(&String::from_utf8_lossy(&b)))
     .expect("the example");
     host.install("longest", longest).await.expect("installs");
+    host.install("constant", module(CONSTANT_RESOLVER))
+        .await
+        .expect("installs");
     let registry = node.strategies();
-    let (builtin, plugin) = (
-        registry.get("last-write-wins").expect("built in"),
-        registry.get("longest").expect("the plugin"),
-    );
+    let builtin = registry.get("last-write-wins").expect("built in");
+    let plugins = [
+        ("constant", registry.get("constant").expect("the plugin")),
+        ("longest", registry.get("longest").expect("the plugin")),
+    ];
     for n in [1usize, 3, 10] {
         let ds: Vec<Arc<Delta>> = (0..n)
             .map(|i| Arc::new(delta(i * 1000, &"x".repeat(i + 3))))
@@ -115,15 +127,17 @@ async fn main() {
         let b = per_call_ns(200_000, || {
             std::hint::black_box(builtin.resolve(&candidates, &cx));
         });
-        let p = per_call_ns(200_000, || {
-            std::hint::black_box(plugin.resolve(&candidates, &cx));
-        });
-        println!(
-            "resolve, {n} candidates: built-in last-write-wins {:.2} µs, plugin longest {:.2} µs, added {:.2} µs per call",
-            b / 1000.0,
-            p / 1000.0,
-            (p - b) / 1000.0
-        );
+        for (name, plugin) in &plugins {
+            let p = per_call_ns(100_000, || {
+                std::hint::black_box(plugin.resolve(&candidates, &cx));
+            });
+            println!(
+                "resolve, {n} candidates: built-in last-write-wins {:.2} µs, plugin {name} {:.2} µs, added {:.2} µs per call",
+                b / 1000.0,
+                p / 1000.0,
+                (p - b) / 1000.0
+            );
+        }
     }
 
     // 2. load and replace a ~100 KB module.
