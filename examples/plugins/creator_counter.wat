@@ -107,9 +107,9 @@
           (global.set $entries (i32.add (global.get $entries) (i32.const 1)))
           (br $found)))
       (local.set $e (call $entry (local.get $i)))
-      (br_if $found (i32.and
-        (i32.eq (i32.load (i32.add (local.get $e) (i32.const 64))) (local.get $len))
-        (call $same (local.get $e) (local.get $s) (local.get $len))))
+      ;; the length first: most entries differ there
+      (if (i32.eq (i32.load (i32.add (local.get $e) (i32.const 64))) (local.get $len))
+        (then (br_if $found (call $same (local.get $e) (local.get $s) (local.get $len)))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $look)))
     (i64.store (i32.add (local.get $e) (i32.const 72))

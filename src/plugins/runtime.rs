@@ -10,16 +10,14 @@
 //! two instances of one plugin.
 //!
 //! ```
-//! use rhizome::plugins::runtime::{Compiled, Hook, Instance, RunLimits, engine};
+//! use rhizome::plugins::runtime::{Compiled, engine};
 //!
-//! // A plugin whose `call` answers its input (the ABI's smallest echo).
-//! let wasm = [
-//!     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
-//! ];
-//! let engine = engine();
-//! let err = Compiled::new(&engine, &wasm).err().unwrap();
-//! assert!(err.contains("memory"), "{err}");
-//! # let _ = (Hook::Call, RunLimits::default(), std::marker::PhantomData::<Instance>);
+//! // A module that is WebAssembly but exports nothing is refused, named.
+//! let empty = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+//! let err = Compiled::new(&engine(), &empty).err().unwrap();
+//! assert_eq!(err, "missing exports: memory, alloc");
+//! let err = Compiled::new(&engine(), b"hello").err().unwrap();
+//! assert!(err.contains("not a WebAssembly module"));
 //! ```
 
 use std::fmt;
