@@ -341,6 +341,42 @@ fn each_kind_of_fault_fails_its_call_only_and_the_plugin_restarts() {
 }
 
 #[test]
+fn a_failing_resolver_leaves_the_property_absent_and_restarts() {
+    let t = TestServer::start_with(&["--plugin-backoff-ms", "20"]);
+    let a = t.addr;
+    post(a, "/api/deltas", &delta("r1", "c", "e", "name", json!("x"))).ok(201);
+    let boom = wasm(
+        r#"(module (memory (export "memory") 1)
+             (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+             (func (export "resolve") (param i32 i32) (result i64) unreachable))"#,
+    );
+    put_wasm(a, "boom", &boom).ok(201);
+    // The view answers (through the live view cache, whose lock the failing
+    // resolve runs under), without the property.
+    let v = get(a, "/api/view/e?strategy=boom").ok(200);
+    assert_eq!(v["properties"], json!({}));
+    let v = get(a, "/api/view/e?strategies=name:boom").ok(200);
+    assert_eq!(v["properties"], json!({}));
+    let i = wait_for(a, "boom", |i| {
+        i["status"] == "running" && i["restarts"].as_u64() >= Some(1)
+    });
+    assert!(i["traps"].as_u64() >= Some(1), "{i}");
+    assert!(
+        i["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unreachable")
+            || i["last_error"].is_null(),
+        "{i}"
+    );
+    healthy(a);
+    // Replaced by a working resolver: the next view uses it, not a cached answer.
+    put_wasm(a, "boom", &constant("fine", &[])).ok(201);
+    let v = get(a, "/api/view/e?strategy=boom").ok(200);
+    assert_eq!(v["properties"], json!({"name": "fine"}));
+}
+
+#[test]
 fn repeated_crashes_end_in_failed_until_replaced() {
     let t = TestServer::start_with(&["--plugin-backoff-ms", "10", "--plugin-max-crashes", "2"]);
     let a = t.addr;
@@ -529,7 +565,7 @@ fn info_status(addr: SocketAddr, name: &str) -> u16 {
 
 #[test]
 fn websocket_watch_resolves_with_a_plugin_and_put_is_validated() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
 
     let t = TestServer::start();

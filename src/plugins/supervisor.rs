@@ -226,7 +226,9 @@ impl Shared {
             s.status
         };
         tracing::warn!(plugin = %self.name, status = status.as_str(), "plugin hook failed: {fault}");
-        (self.on_change)();
+        // No `on_change` here: a `resolve` fails while its view is being
+        // computed under the view cache's lock. The worker drops the cached
+        // views when it sees the crash, and again once restarted.
         status
     }
 
@@ -476,14 +478,17 @@ struct Worker {
 impl Worker {
     fn run(mut self) {
         loop {
-            let retry_at = {
+            let (retry_at, crashed_elsewhere) = {
                 let s = lock(&self.shared.sup);
-                if s.status != Status::Running {
-                    // A crash elsewhere (a resolve) restarts this instance too.
-                    self.instance = None;
-                }
-                s.retry_at
+                // A crash elsewhere (a resolve, an answer that is not JSON)
+                // restarts this instance too.
+                let elsewhere = s.status != Status::Running && self.instance.is_some();
+                (s.retry_at, elsewhere)
             };
+            if crashed_elsewhere {
+                self.instance = None;
+                (self.shared.on_change)();
+            }
             // Idle, the worker still looks up now and then: a crash seen
             // outside it (a resolve, an answer that is not JSON) sets a
             // restart time it must act on.
@@ -573,6 +578,7 @@ impl Worker {
     fn crashed(&mut self, fault: &Fault) {
         self.instance = None;
         self.shared.crash(fault);
+        (self.shared.on_change)();
     }
 
     /// A fresh instance of the current version, fed from the start.
