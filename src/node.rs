@@ -245,6 +245,10 @@ impl Node {
     /// content (stored, or earlier in the batch) is [`Error::Conflict`]
     /// naming its index, and nothing of the batch is stored.
     ///
+    /// These are a client's writes: the [`WriteValidator`] (the plugins'
+    /// `validate` hooks) sees the batch first, and a refusal stores nothing
+    /// ([`Error::RejectedByPlugin`]).
+    ///
     /// When this returns `Ok`, the accepted deltas are durable and visible to
     /// every read. If the future is dropped after the batch was queued, the
     /// batch may still be stored.
@@ -254,7 +258,8 @@ impl Node {
 
     /// [`Node::ingest`] for deltas received from a peer (`local == false`):
     /// the same, but the stored batch says so ([`StoredBatch::local`]), so
-    /// sync does not broadcast them again.
+    /// sync does not broadcast them again. Deltas from peers are never
+    /// validated: replicas must converge whatever plugins each runs.
     pub async fn ingest_from(&self, deltas: Vec<Delta>, local: bool) -> Result<Ingested> {
         if deltas.is_empty() {
             return Ok(Ingested::default());
