@@ -60,6 +60,9 @@ pub struct Config {
     /// replication, cluster, gossip size, interval, on/off).
     #[command(flatten)]
     pub sync: crate::replication::SyncConfig,
+    /// Plugins: their directory, fuel, memory and restart settings.
+    #[command(flatten)]
+    pub plugins: crate::plugins::PluginSettings,
 }
 
 impl Config {
@@ -82,6 +85,7 @@ impl Config {
             realtime: crate::realtime::Settings::default(),
             auth: crate::auth::AuthConfig::default(),
             sync: crate::replication::SyncConfig::default(),
+            plugins: crate::plugins::PluginSettings::default(),
         }
     }
 

@@ -77,6 +77,48 @@ pub enum Error {
     /// answer), as one line.
     #[error("{0}")]
     Client(String),
+    /// A plugin module was refused (not WebAssembly, missing exports,
+    /// unknown imports, a dependency missing or a cycle), named.
+    #[error("plugin {name}: {reason}")]
+    InvalidPlugin {
+        /// The plugin's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No plugin of that name is installed.
+    #[error("no plugin named {name} is installed")]
+    UnknownPlugin {
+        /// The name asked for.
+        name: String,
+    },
+    /// A plugin cannot answer now (restarting, failed, busy, or this call
+    /// failed).
+    #[error("plugin {name} is unavailable: {reason}")]
+    PluginUnavailable {
+        /// The plugin's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A plugin cannot be removed while others depend on it.
+    #[error("plugin {name} is needed by {}", dependents.join(", "))]
+    PluginInUse {
+        /// The plugin's name.
+        name: String,
+        /// The plugins that depend on it.
+        dependents: Vec<String>,
+    },
+    /// A plugin's `validate` refused a client's batch; nothing was stored.
+    #[error("{}rejected by plugin {plugin}: {reason}", index.map(|i| format!("deltas[{i}]: ")).unwrap_or_default())]
+    RejectedByPlugin {
+        /// The validating plugin.
+        plugin: String,
+        /// The refused delta's position in the batch, when one was.
+        index: Option<usize>,
+        /// The plugin's reason.
+        reason: String,
+    },
     /// The node is shutting down (or its writer stopped) and takes no more
     /// writes.
     #[error("the node is shutting down")]

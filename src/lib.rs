@@ -13,6 +13,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod node;
+pub mod plugins;
 pub mod realtime;
 pub mod replication;
 pub mod store;

@@ -15,7 +15,7 @@ use std::time::Instant;
 use rhizome_crdt::schema::{SchemaRegistry, registry};
 use rhizome_crdt::signature::{Authorities, KeyRing, PublicKey};
 use rhizome_crdt::view_cache::ViewCache;
-use rhizome_crdt::{ChangeSet, Delta, DeltaSet, View, ViewOptions, ViewResolver};
+use rhizome_crdt::{ChangeSet, Delta, DeltaSet, StrategyRegistry, View, ViewOptions, ViewResolver};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::changes::{Changes, FeedFilter, SeqLog, StoredBatch};
@@ -121,6 +121,17 @@ impl Shared {
     }
 }
 
+/// Checks the batches clients write before they are stored (the plugins'
+/// `validate` hooks, API.md §8). Never asked about deltas from peers:
+/// replicas must converge whatever each of them checks.
+pub trait WriteValidator: Send + Sync + std::fmt::Debug {
+    /// Whether anything would be checked (spares a thread hop when not).
+    fn active(&self) -> bool;
+    /// `Ok`, or why the batch is refused ([`Error::RejectedByPlugin`]).
+    /// Runs on a blocking thread.
+    fn validate(&self, deltas: &[Arc<Delta>]) -> Result<()>;
+}
+
 enum Request {
     Ingest {
         deltas: Vec<Arc<Delta>>,
@@ -140,6 +151,10 @@ struct Inner {
     shared: Arc<Shared>,
     queue: mpsc::Sender<Request>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The strategies requests resolve views with: the built-ins and the
+    /// plugins' (swapped whole when a plugin comes or goes).
+    strategies: RwLock<Arc<StrategyRegistry>>,
+    validator: RwLock<Option<Arc<dyn WriteValidator>>>,
 }
 
 /// A node that has started. Cheap to clone (all clones are the same node).
@@ -212,6 +227,8 @@ impl Node {
                 shared,
                 queue,
                 writer: Mutex::new(Some(writer)),
+                strategies: RwLock::new(Arc::new(StrategyRegistry::builtin())),
+                validator: RwLock::new(None),
             }),
         })
     }
@@ -249,6 +266,10 @@ impl Node {
     /// content (stored, or earlier in the batch) is [`Error::Conflict`]
     /// naming its index, and nothing of the batch is stored.
     ///
+    /// These are a client's writes: the [`WriteValidator`] (the plugins'
+    /// `validate` hooks) sees the batch first, and a refusal stores nothing
+    /// ([`Error::RejectedByPlugin`]).
+    ///
     /// When this returns `Ok`, the accepted deltas are durable and visible to
     /// every read. If the future is dropped after the batch was queued, the
     /// batch may still be stored.
@@ -258,12 +279,24 @@ impl Node {
 
     /// [`Node::ingest`] for deltas received from a peer (`local == false`):
     /// the same, but the stored batch says so ([`StoredBatch::local`]), so
-    /// sync does not broadcast them again.
+    /// sync does not broadcast them again. Deltas from peers are never
+    /// validated: replicas must converge whatever plugins each runs.
     pub async fn ingest_from(&self, deltas: Vec<Delta>, local: bool) -> Result<Ingested> {
         if deltas.is_empty() {
             return Ok(Ingested::default());
         }
-        let deltas: Vec<Arc<Delta>> = deltas.into_iter().map(Arc::new).collect();
+        let mut deltas: Vec<Arc<Delta>> = deltas.into_iter().map(Arc::new).collect();
+        let validator = self
+            .inner
+            .validator
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if local && let Some(v) = validator.filter(|v| v.active()) {
+            deltas = tokio::task::spawn_blocking(move || v.validate(&deltas).map(|()| deltas))
+                .await
+                .map_err(|e| Error::storage("validating a batch", e))??;
+        }
         // Signatures are verified here, in the caller's task (or, for a
         // large batch, on a blocking thread across the cores), not in the
         // writer; the writer checks the ring did not change meanwhile.
@@ -346,6 +379,49 @@ impl Node {
         metrics.view_cache_hits.inc_by(views.hits - hits);
         metrics.view_cache_misses.inc_by(views.misses - misses);
         answer
+    }
+
+    /// The strategies views are resolved with (built-in and plugins').
+    pub fn strategies(&self) -> Arc<StrategyRegistry> {
+        Arc::clone(
+            &self
+                .inner
+                .strategies
+                .read()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// Replaces the strategy registry, and drops the cached views (a name
+    /// may now resolve differently).
+    pub fn set_strategies(&self, registry: Arc<StrategyRegistry>) {
+        *self
+            .inner
+            .strategies
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = registry;
+        self.clear_views();
+    }
+
+    /// Drops every cached view. Views are computed under the cache's lock,
+    /// so a view computed before this call is dropped, and one computed
+    /// after it sees whatever changed before it.
+    pub fn clear_views(&self) {
+        self.inner
+            .shared
+            .views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Sets what checks client writes (`None`: nothing).
+    pub fn set_validator(&self, validator: Option<Arc<dyn WriteValidator>>) {
+        *self
+            .inner
+            .validator
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = validator;
     }
 
     /// A page of the changes feed (API.md §3 `GET /api/deltas`): up to

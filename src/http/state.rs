@@ -18,6 +18,8 @@ pub struct AppState {
     pub sync: Option<rhizome_sync::net::SyncNode>,
     /// Who may do what (API.md §6).
     pub auth: Arc<Auth>,
+    /// The node's WebAssembly plugins (API.md §8).
+    pub plugins: crate::plugins::PluginHost,
 }
 
 impl AppState {
@@ -41,11 +43,14 @@ impl AppState {
 
     fn with_parts(node: Arc<Node>, auth: Auth) -> AppState {
         let realtime = Arc::new(Hub::new(Arc::clone(&node), Shutdown::new()));
+        let plugins =
+            crate::plugins::PluginHost::new(Node::clone(&node), node.config().plugins.clone());
         AppState {
             node,
             realtime,
             sync: None,
             auth: Arc::new(auth),
+            plugins,
         }
     }
 

@@ -20,7 +20,7 @@ use futures_util::SinkExt;
 use rhizome_crdt::codec::Format;
 use rhizome_crdt::schema::expand::Expander;
 use rhizome_crdt::view::ViewOptions;
-use rhizome_crdt::{StrategyRegistry, Timestamp, ViewResolver};
+use rhizome_crdt::{Timestamp, ViewResolver};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -140,7 +140,6 @@ struct Conn {
     /// Keyed by the id's JSON text.
     subs: HashMap<String, SubEntry>,
     watches: HashMap<String, WatchEntry>,
-    registry: Option<StrategyRegistry>,
     caller: Caller,
 }
 
@@ -156,7 +155,6 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket, caller: Caller) {
         wake: Arc::new(Notify::new()),
         subs: HashMap::new(),
         watches: HashMap::new(),
-        registry: None,
         caller,
     };
     let _ = conn.run(&shutdown).await;
@@ -480,9 +478,9 @@ impl Conn {
                 return self.send(f).await;
             }
         };
-        let registry = self.registry.get_or_insert_with(StrategyRegistry::default);
+        let registry = self.hub.node().strategies();
         let resolver = match ViewOptions::from_query(strategy.as_deref(), None, None)
-            .and_then(|o| o.resolver(registry))
+            .and_then(|o| o.resolver(&registry))
         {
             Ok(r) => r,
             Err(e) => {

@@ -149,6 +149,7 @@ pub struct TestServer {
     pub runtime: tokio::runtime::Runtime,
     pub server: Option<RunningServer>,
     pub addr: SocketAddr,
+    pub node: Arc<Node>,
 }
 
 /// A node with `config` behind a real server on a free port of 127.0.0.1,
@@ -172,6 +173,11 @@ pub async fn serve(config: Config, limits: &Limits) -> (Arc<Node>, RunningServer
 
 impl TestServer {
     pub fn start() -> TestServer {
+        TestServer::start_with(&[])
+    }
+
+    /// [`TestServer::start`] with more node flags (`--plugin-fuel`, ...).
+    pub fn start_with(extra: &[&str]) -> TestServer {
         let limits = Limits {
             max_body_bytes: 1 << 20,
             ..Limits::default()
@@ -181,17 +187,17 @@ impl TestServer {
             .enable_all()
             .build()
             .unwrap();
-        let (_, server, addr) = runtime.block_on(async {
-            let config =
-                Cli::try_parse_from(["rhizome", "--storage", "memory", "--host-id", "test-node"])
-                    .unwrap()
-                    .config;
+        let (node, server, addr) = runtime.block_on(async {
+            let mut args = vec!["rhizome", "--storage", "memory", "--host-id", "test-node"];
+            args.extend_from_slice(extra);
+            let config = Cli::try_parse_from(args).unwrap().config;
             serve(config, &limits).await
         });
         TestServer {
             runtime,
             server: Some(server),
             addr,
+            node,
         }
     }
 }

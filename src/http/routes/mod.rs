@@ -21,6 +21,7 @@ pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod peers;
+pub mod plugins;
 pub mod query;
 pub mod realtime;
 pub mod schemas;
@@ -84,6 +85,7 @@ pub const TABLES: &[&[Route]] = &[
     realtime::ROUTES,
     peers::ROUTES,
     keys::ROUTES,
+    plugins::ROUTES,
 ];
 
 /// Every route of the API, in table order.
