@@ -8,6 +8,7 @@ pub mod bench;
 pub mod changes;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 mod error;
 pub mod http;
 pub mod ingest;
@@ -16,5 +17,6 @@ pub mod node;
 pub mod realtime;
 pub mod replication;
 pub mod store;
+pub mod typescript;
 
 pub use error::{Error, Result};

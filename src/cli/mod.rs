@@ -1,5 +1,5 @@
 //! The client subcommands of `rhizome` (API.md §5): `put`, `get`, `view`,
-//! `hyperview`, `export`, `import`, `status`, against a running node
+//! `hyperview`, `export`, `import`, `status`, `types`, against a running node
 //! (`--url`, default `http://127.0.0.1:4000`, or `RHIZOME_URL`).
 //!
 //! Readable output by default, `--json` for machine output. Errors are one
@@ -89,6 +89,21 @@ pub enum ClientCommand {
         /// Deltas per request.
         #[arg(long, default_value_t = IMPORT_BATCH)]
         batch: usize,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Write TypeScript declarations of the wire types and of the schemas
+    /// (API.md §9): those the node at `--url` has registered
+    /// (`GET /api/types.d.ts`), or, offline, those of `--schemas FILE`.
+    Types {
+        /// Write to FILE instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Generate without a node, from FILE: a JSON array of schema
+        /// bodies (as `PUT /api/schemas/:name` takes them), or
+        /// `{"schemas": [...]}`.
+        #[arg(long)]
+        schemas: Option<PathBuf>,
         #[command(flatten)]
         connect: Connect,
     },
@@ -193,6 +208,33 @@ pub async fn run(command: ClientCommand) -> Result<()> {
             batch,
             connect,
         } => import::run(&connect, open(&file)?, batch.max(1)).await,
+        ClientCommand::Types {
+            out,
+            schemas,
+            connect,
+        } => {
+            let text = match schemas {
+                Some(file) => offline_types(&file)?,
+                None => {
+                    let mut client = Client::new(&connect.url)?;
+                    let answer = client.get("/api/types.d.ts").await?;
+                    String::from_utf8(answer.body.to_vec()).map_err(|_| {
+                        Error::Client("the node's declarations are not UTF-8".into())
+                    })?
+                }
+            };
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .map_err(|e| Error::Client(format!("cannot write {}: {e}", path.display()))),
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout
+                        .write_all(text.as_bytes())
+                        .and_then(|()| stdout.flush())
+                        .map_err(|e| Error::Client(format!("cannot write to stdout: {e}")))
+                }
+            }
+        }
         ClientCommand::Status { connect } => {
             let mut client = Client::new(&connect.url)?;
             let health = client.get("/api/health").await?.json()?;
@@ -244,6 +286,55 @@ pub async fn run(command: ClientCommand) -> Result<()> {
             }
         }
     }
+}
+
+/// The declarations for the schemas of `file` (a JSON array of schema
+/// bodies, or `{"schemas": [...]}`), with no node: every schema named by a
+/// transform must be in the file; cycles are allowed (TypeScript takes
+/// them).
+fn offline_types(file: &PathBuf) -> Result<String> {
+    let mut text = String::new();
+    open(file)?
+        .read_to_string(&mut text)
+        .map_err(|e| Error::Client(format!("cannot read {}: {e}", file.display())))?;
+    let body: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Client(format!("{} is not JSON: {e}", file.display())))?;
+    let list = match &body {
+        Value::Array(list) => list,
+        Value::Object(o) => match o.get("schemas") {
+            Some(Value::Array(list)) => list,
+            _ => {
+                return Err(Error::Client(format!(
+                    "{}: expected an array of schemas or {{\"schemas\": [...]}}",
+                    file.display()
+                )));
+            }
+        },
+        _ => {
+            return Err(Error::Client(format!(
+                "{}: expected an array of schemas or {{\"schemas\": [...]}}",
+                file.display()
+            )));
+        }
+    };
+    let mut registry = rhizome_crdt::schema::SchemaRegistry::new();
+    for (i, body) in list.iter().enumerate() {
+        let schema = rhizome_crdt::schema::HyperSchema::from_json(body)
+            .map_err(|e| Error::Client(format!("{}: schema {i}: {e}", file.display())))?;
+        registry.insert_unchecked(schema);
+    }
+    for schema in registry.iter() {
+        for name in schema.referenced_schemas() {
+            if registry.get(name).is_none() {
+                return Err(Error::Client(format!(
+                    "{}: schema {:?} names schema {name:?}, which the file does not define",
+                    file.display(),
+                    &*schema.name
+                )));
+            }
+        }
+    }
+    Ok(crate::typescript::declarations(&registry))
 }
 
 /// Pages the changes feed from `since` to its end, one delta per line.
