@@ -40,3 +40,73 @@ fn typescript_client_suite_passes_against_the_real_binary() {
     assert!(stdout.contains("# fail 0"), "{stdout}");
     assert!(!stdout.contains("# pass 0"), "{stdout}");
 }
+
+/// Offline first in a real browser (`tests/browser/offline.mjs`): the page
+/// goes offline, writes, is reloaded while still offline (the outbox
+/// survives in IndexedDB), comes back online, and the node holds every
+/// write exactly once, in order.
+#[test]
+fn browser_outbox_survives_a_reload_offline_and_delivers_once() {
+    let dir = client_dir();
+    let browser_dir = dir.join("../../tests/browser");
+    assert!(
+        dir.join("node_modules/typescript").exists()
+            && browser_dir.join("node_modules/playwright-core").exists()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
+        "run scripts/install-ts-client-deps and scripts/install-browser-test-deps first (scripts/test does)"
+    );
+    // A build of its own, so it does not race `npm test`'s.
+    let dist = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ts-client-dist");
+    let tsc = Command::new("node")
+        .arg(dir.join("node_modules/typescript/bin/tsc"))
+        .args(["-p", "."])
+        .arg("--outDir")
+        .arg(&dist)
+        .current_dir(&dir)
+        .output()
+        .expect("node (Node.js) must be installed");
+    assert!(
+        tsc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tsc.stdout)
+    );
+
+    let mut node = Command::new(env!("CARGO_BIN_EXE_rhizome"))
+        .arg("start")
+        .env("RHIZOME_STORAGE", "memory")
+        .env("RHIZOME_HTTP_PORT", "0")
+        .env("RHIZOME_SYNC", "off")
+        .env("RHIZOME_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(node.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http="))
+        .unwrap_or_else(|| panic!("no start line: {line:?}"))
+        .to_owned();
+    let out = Command::new("node")
+        .arg(browser_dir.join("offline.mjs"))
+        .arg(&addr)
+        .arg(&dist)
+        .output()
+        .expect("node (Node.js) must be installed");
+    let _ = node.kill();
+    let _ = node.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["written"].as_array().map(Vec::len), Some(5));
+    assert_eq!(result["stored"], result["written"]);
+}

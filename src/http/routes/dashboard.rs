@@ -66,6 +66,6 @@ async fn index() -> Response {
 async fn file(Path(name): Path<String>) -> Result<Response, ApiError> {
     match dashboard::asset(&name) {
         Some((content_type, body)) => Ok(page(content_type, body)),
-        None => Err(ApiError::not_found(format!("no dashboard file {name:?}")).with("path", name)),
+        None => Err(ApiError::not_found(format!("no dashboard file {name:?}")).with("file", name)),
     }
 }
