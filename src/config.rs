@@ -53,6 +53,9 @@ pub struct Config {
     /// The real-time feeds' settings (buffers, keep-alive, WebSocket limits).
     #[command(flatten)]
     pub realtime: crate::realtime::Settings,
+    /// Authentication, browser origins and key authorities (API.md §6).
+    #[command(flatten)]
+    pub auth: crate::auth::AuthConfig,
     /// Sync settings beyond the four above (allow-list, partial
     /// replication, cluster, gossip size, interval, on/off).
     #[command(flatten)]
@@ -77,6 +80,7 @@ impl Config {
             view_cache: 10_000,
             http: crate::http::Limits::default(),
             realtime: crate::realtime::Settings::default(),
+            auth: crate::auth::AuthConfig::default(),
             sync: crate::replication::SyncConfig::default(),
         }
     }

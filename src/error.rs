@@ -30,6 +30,17 @@ pub enum Error {
         /// The id both deltas claim.
         id: DeltaId,
     },
+    /// A delta of a client's batch whose creator has a registered key
+    /// carries no valid signature. Nothing of the batch was stored.
+    #[error("deltas[{index}] ({id}): bad signature: {source}")]
+    BadSignature {
+        /// The position of the delta in the batch.
+        index: usize,
+        /// Its id.
+        id: DeltaId,
+        /// What is wrong with its signature.
+        source: rhizome_crdt::signature::SignatureError,
+    },
     /// An operating-system I/O error, with what we were doing.
     #[error("{context}: {source}")]
     Io {

@@ -5,18 +5,10 @@
 //! value. Screenshots go to the test's temporary directory
 //! (`docs/dashboard.png` is one of them).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
 
 #[test]
 fn dashboard_shows_live_deltas_views_and_time_travel_in_chromium() {
@@ -28,26 +20,7 @@ fn dashboard_shows_live_deltas_views_and_time_travel_in_chromium() {
             && dir.join("node_modules/playwright-core").exists(),
         "run scripts/install-browser-test-deps first (scripts/test does)"
     );
-    let mut node = Kill(
-        Command::new(env!("CARGO_BIN_EXE_rhizome"))
-            .arg("start")
-            .env("RHIZOME_STORAGE", "memory")
-            .env("RHIZOME_HTTP_PORT", "0")
-            .env("RHIZOME_SYNC", "off")
-            .env("RHIZOME_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(node.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http="))
-        .unwrap_or_else(|| panic!("no start line: {line:?}"))
-        .to_owned();
+    let (_node, addr) = common::start_binary(&[("RHIZOME_SYNC", "off")]);
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new("node")

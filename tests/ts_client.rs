@@ -9,6 +9,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+mod common;
+
 fn client_dir() -> PathBuf {
     // Read at run time: a test binary built from another checkout sharing
     // the build directory would carry that checkout's path.
@@ -71,34 +73,14 @@ fn browser_outbox_survives_a_reload_offline_and_delivers_once() {
         String::from_utf8_lossy(&tsc.stdout)
     );
 
-    let mut node = Command::new(env!("CARGO_BIN_EXE_rhizome"))
-        .arg("start")
-        .env("RHIZOME_STORAGE", "memory")
-        .env("RHIZOME_HTTP_PORT", "0")
-        .env("RHIZOME_SYNC", "off")
-        .env("RHIZOME_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(node.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http="))
-        .unwrap_or_else(|| panic!("no start line: {line:?}"))
-        .to_owned();
+    let (node, addr) = common::start_binary(&[("RHIZOME_SYNC", "off")]);
     let out = Command::new("node")
         .arg(browser_dir.join("offline.mjs"))
         .arg(&addr)
         .arg(&dist)
         .output()
         .expect("node (Node.js) must be installed");
-    let _ = node.kill();
-    let _ = node.wait();
+    drop(node);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -101,6 +101,8 @@ impl Answer {
 pub struct Client {
     url: BaseUrl,
     conn: Option<SendRequest<Full<Bytes>>>,
+    /// `Authorization: Bearer` value, when a token is given.
+    token: Option<String>,
 }
 
 impl Client {
@@ -109,7 +111,14 @@ impl Client {
         Ok(Client {
             url: BaseUrl::parse(url)?,
             conn: None,
+            token: None,
         })
+    }
+
+    /// This client, sending `token` (API.md §6) with every request.
+    pub fn with_token(mut self, token: Option<String>) -> Client {
+        self.token = token.filter(|t| !t.is_empty());
+        self
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>> {
@@ -155,6 +164,9 @@ impl Client {
         if body.is_some() {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
         }
+        if let Some(token) = &self.token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| Error::Client(format!("cannot build the request for {path}: {e}")))?;
@@ -189,11 +201,15 @@ impl Client {
         send.ready()
             .await
             .map_err(|e| Error::Client(format!("the connection to the node failed: {e}")))?;
-        let request = Request::builder()
+        let mut builder = Request::builder()
             .method(Method::GET)
             .uri(format!("{}{path}", self.url.prefix))
             .header(header::HOST, &self.url.authority)
-            .header(header::ACCEPT, "text/event-stream")
+            .header(header::ACCEPT, "text/event-stream");
+        if let Some(token) = &self.token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = builder
             .body(Full::new(Bytes::new()))
             .map_err(|e| Error::Client(format!("cannot build the request for {path}: {e}")))?;
         let response = send

@@ -12,7 +12,6 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::Connect;
-use super::client::Client;
 use super::progress::{CountingReader, Progress, Unit};
 use crate::{Error, Result};
 
@@ -167,7 +166,7 @@ pub async fn run(
     let read_bytes = Arc::new(AtomicU64::new(0));
     let input: Box<dyn Read + Send> = Box::new(CountingReader::new(input, Arc::clone(&read_bytes)));
     let mut progress = Progress::new(Unit::Bytes, total);
-    let mut client = Client::new(&connect.url)?;
+    let mut client = connect.client()?;
     let (tx, rx) = mpsc::sync_channel(READ_AHEAD);
     let batcher = Batcher {
         batch,

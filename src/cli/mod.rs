@@ -7,6 +7,7 @@
 
 pub mod client;
 mod import;
+pub mod keys;
 pub mod progress;
 
 use std::io::{Read, Write};
@@ -31,6 +32,17 @@ pub struct Connect {
     /// Machine output: the node's JSON answers, compact (one per line).
     #[arg(long)]
     pub json: bool,
+    /// The token to send (`Authorization: Bearer`), when the node
+    /// requires one.
+    #[arg(long, env = "RHIZOME_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl Connect {
+    /// A client of the node this names, with its token.
+    pub fn client(&self) -> Result<Client> {
+        Ok(Client::new(&self.url)?.with_token(self.token.clone()))
+    }
 }
 
 /// The client subcommands.
@@ -41,6 +53,10 @@ pub enum ClientCommand {
     Put {
         /// The file, or `-` for stdin.
         file: PathBuf,
+        /// Sign every delta with the secret key in KEYFILE (made by
+        /// `rhizome keys gen`) before sending.
+        #[arg(long, value_name = "KEYFILE")]
+        sign: Option<PathBuf>,
         #[command(flatten)]
         connect: Connect,
     },
@@ -124,6 +140,9 @@ pub enum ClientCommand {
         #[command(flatten)]
         connect: Connect,
     },
+    /// Signing keys: make a key pair, register a creator's public key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// The node's name, delta count and last sequence number.
     Status {
         #[command(flatten)]
@@ -166,12 +185,20 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
 /// Runs one client subcommand.
 pub async fn run(command: ClientCommand) -> Result<()> {
     match command {
-        ClientCommand::Put { file, connect } => {
+        ClientCommand::Keys(command) => keys::run(command).await,
+        ClientCommand::Put {
+            file,
+            sign,
+            connect,
+        } => {
             let mut body = Vec::new();
             open(&file)?
                 .read_to_end(&mut body)
                 .map_err(|e| Error::Client(format!("cannot read {}: {e}", file.display())))?;
-            let mut client = Client::new(&connect.url)?;
+            if let Some(keyfile) = sign {
+                body = keys::sign_batch(&keys::KeyFile::read(&keyfile)?, &body)?;
+            }
+            let mut client = connect.client()?;
             let answer = client
                 .request(Method::POST, "/api/deltas", Some(body))
                 .await?
@@ -190,7 +217,7 @@ pub async fn run(command: ClientCommand) -> Result<()> {
             }
         }
         ClientCommand::Get { id, connect } => {
-            let mut client = Client::new(&connect.url)?;
+            let mut client = connect.client()?;
             let answer = client.get(&format!("/api/deltas/{}", encode(&id))).await?;
             print(&connect, &answer.json()?)
         }
@@ -200,7 +227,7 @@ pub async fn run(command: ClientCommand) -> Result<()> {
             schema,
             connect,
         } => {
-            let mut client = Client::new(&connect.url)?;
+            let mut client = connect.client()?;
             let q = query(&[("as_of", as_of.map(|t| t.to_string())), ("schema", schema)]);
             let answer = client
                 .get(&format!("/api/view/{}{q}", encode(&entity)))
@@ -212,7 +239,7 @@ pub async fn run(command: ClientCommand) -> Result<()> {
             as_of,
             connect,
         } => {
-            let mut client = Client::new(&connect.url)?;
+            let mut client = connect.client()?;
             let q = query(&[("as_of", as_of.map(|t| t.to_string()))]);
             let answer = client
                 .get(&format!("/api/hyperview/{}{q}", encode(&entity)))
@@ -246,7 +273,7 @@ pub async fn run(command: ClientCommand) -> Result<()> {
             let text = match schemas {
                 Some(file) => offline_types(&file)?,
                 None => {
-                    let mut client = Client::new(&connect.url)?;
+                    let mut client = connect.client()?;
                     let answer = client.get("/api/types.d.ts").await?;
                     String::from_utf8(answer.body.to_vec()).map_err(|_| {
                         Error::Client("the node's declarations are not UTF-8".into())
@@ -266,7 +293,7 @@ pub async fn run(command: ClientCommand) -> Result<()> {
             }
         }
         ClientCommand::Status { connect } => {
-            let mut client = Client::new(&connect.url)?;
+            let mut client = connect.client()?;
             let health = client.get("/api/health").await?.json()?;
             // since past the end: an empty page whose last_seq is the log's end.
             let end = client
@@ -326,7 +353,7 @@ async fn watch(
     schema: Option<String>,
     strategy: Option<String>,
 ) -> Result<()> {
-    let mut reads = Client::new(&connect.url)?;
+    let mut reads = connect.client()?;
     let view_path = format!(
         "/api/view/{}{}",
         encode(entity),
@@ -355,7 +382,7 @@ async fn watch(
     };
     show(&mut reads, &mut last).await?;
     loop {
-        let mut feed = Client::new(&connect.url)?;
+        let mut feed = connect.client()?;
         let mut buf = Vec::new();
         let mut changed_at: Vec<u64> = Vec::new();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(64);
@@ -461,7 +488,7 @@ fn offline_types(file: &PathBuf) -> Result<String> {
 
 /// Pages the changes feed from `since` to its end, one delta per line.
 async fn export(connect: &Connect, mut since: u64) -> Result<()> {
-    let mut client = Client::new(&connect.url)?;
+    let mut client = connect.client()?;
     // The log's end now: the bar's 100% (deltas stored meanwhile come too).
     let end = client
         .get(&format!("/api/deltas?since={}&limit=1", u64::MAX))

@@ -241,6 +241,14 @@ impl From<crate::Error> for ApiError {
                 .with("index", index)
                 .with("id", id.as_str()),
             crate::Error::ShuttingDown => ApiError::unavailable(e.to_string()),
+            crate::Error::BadSignature {
+                index,
+                ref id,
+                ref source,
+            } => ApiError::bad_request("bad_signature", e.to_string())
+                .with("index", index)
+                .with("id", id.as_str())
+                .with("reason", source.reason()),
             other => ApiError::internal(other.to_string()),
         }
     }

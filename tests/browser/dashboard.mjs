@@ -7,10 +7,8 @@
 //
 // usage: node dashboard.mjs NODE_HTTP_ADDR SHOT_DIR
 // prints one JSON line {"ok": true, ...} and exits 0, or exits 1.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const [nodeAddr, shotDir] = process.argv.slice(2);
 if (!nodeAddr || !shotDir) {
@@ -28,18 +26,13 @@ async function put(deltas) {
 const setTitle = (id, t, title) => ({ id, timeCreated: t, host: 'dashboard-test', creator: 'alice', pointers: [
   { localContext: 'movie', target: 'movie-1', targetContext: 'title' }, { localContext: 'title', target: title }] });
 
-const profile = mkdtempSync(join(tmpdir(), 'rhizome-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const chrome = await launch();
+const browser = chrome.browser;
 const errors = [];
 let status = 0;
 try {
   const page = await browser.newPage();
+  await page.setViewportSize({ width: 1280, height: 900 });
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
   // Some history for the charts and the slider.
@@ -82,7 +75,6 @@ try {
   console.error(`dashboard test failed: ${e}; console errors: ${JSON.stringify(errors)}`);
   status = 1;
 } finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await chrome.close();
 }
 process.exit(status);

@@ -10,10 +10,9 @@
 //
 // usage: node offline.mjs NODE_HTTP_ADDR CLIENT_DIST_DIR
 // prints one JSON line {"ok": true, ...} and exits 0, or exits 1.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const [nodeAddr, dist] = process.argv.slice(2);
 if (!nodeAddr || !dist) {
@@ -30,13 +29,8 @@ const page = `<!doctype html><meta charset="utf-8"><title>offline app</title>
   window.ready = true;
 </script>`;
 
-const profile = mkdtempSync(join(tmpdir(), 'rhizome-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const chrome = await launch();
+const context = chrome.browser;
 await context.route(`${base}/app/**`, (route) => {
   const path = new URL(route.request().url()).pathname.slice('/app/'.length);
   if (path === 'index.html') return route.fulfill({ contentType: 'text/html', body: page });
@@ -108,7 +102,6 @@ try {
   console.error(`offline browser test failed: ${e}; page errors: ${JSON.stringify(errors)}`);
   status = 1;
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await chrome.close();
 }
 process.exit(status);

@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod deltas;
 pub mod entities;
 pub mod health;
+pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod peers;
@@ -84,6 +85,7 @@ pub const TABLES: &[&[Route]] = &[
     transactions::ROUTES,
     realtime::ROUTES,
     peers::ROUTES,
+    keys::ROUTES,
     types::ROUTES,
     dashboard::ROUTES,
 ];
@@ -130,6 +132,7 @@ pub fn finish(routes: Router<AppState>, state: AppState, limits: &Limits) -> Rou
             enforce_body_limit,
         ))
         .layer(from_fn(ensure_error_shape))
+        .layer(from_fn_with_state(state.clone(), crate::auth::guard))
         .layer(from_fn(observe))
         .with_state(state)
 }
