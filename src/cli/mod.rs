@@ -404,9 +404,8 @@ async fn watch(
                             .and_then(|s| s.trim().parse().ok())
                         {
                             changed_at.push(seq);
-                            if tx.try_send(seq).is_err() {
-                                // The reader is behind: it reads the view once anyway.
-                            }
+                            // Full: the reader is behind and reads the view once anyway.
+                            let _ = tx.try_send(seq);
                         }
                     }
                     true
