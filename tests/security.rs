@@ -345,7 +345,7 @@ async fn signed_creators_need_valid_signatures() {
         "POST",
         "/api/deltas",
         &headers,
-        &body_of(&[signed.clone()]),
+        &body_of(std::slice::from_ref(&signed)),
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let back = send(addr, "GET", "/api/deltas/s1", &headers, b"").json();
