@@ -1,9 +1,8 @@
-//! `GET /` and `GET /dashboard/{file}`: the dashboard's static files
+//! `GET /`, `GET /dashboard/app.js` and `GET /dashboard/style.css`: the dashboard's static files
 //! ([`crate::dashboard`]). Open: the page holds no data, and asks the
 //! user for a token when the API answers 401.
 
 use crate::auth::Scope;
-use axum::extract::Path;
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::on;
@@ -29,20 +28,21 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: Method::GET,
-        path: "/dashboard/{file}",
-        summary: "The dashboard's script and style sheet",
+        path: "/dashboard/app.js",
+        summary: "The dashboard's script",
         long_lived: false,
         scope: Scope::Open,
-        handler: |m| on(m, file),
-        operation: || {
-            json!({
-                "parameters": [{"name": "file", "in": "path", "required": true,
-                    "schema": {"type": "string", "enum": ["app.js", "style.css"]}}],
-                "responses": {
-                    "200": {"description": "The file", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                    "404": {"description": "No such file"}}
-            })
-        },
+        handler: |m| on(m, app_js),
+        operation: || asset_operation("text/javascript"),
+    },
+    Route {
+        method: Method::GET,
+        path: "/dashboard/style.css",
+        summary: "The dashboard's style sheet",
+        long_lived: false,
+        scope: Scope::Open,
+        handler: |m| on(m, style_css),
+        operation: || asset_operation("text/css"),
     },
 ];
 
@@ -63,9 +63,23 @@ async fn index() -> Response {
     page("text/html; charset=utf-8", dashboard::INDEX_HTML)
 }
 
-async fn file(Path(name): Path<String>) -> Result<Response, ApiError> {
-    match dashboard::asset(&name) {
-        Some((content_type, body)) => Ok(page(content_type, body)),
-        None => Err(ApiError::not_found(format!("no dashboard file {name:?}")).with("file", name)),
+fn asset_operation(content_type: &str) -> serde_json::Value {
+    json!({"responses": {"200": {"description": "The file",
+        "content": {content_type: {"schema": {"type": "string"}}}}}})
+}
+
+/// A file of [`dashboard`]'s table (every name routed here is in it).
+fn asset(name: &str) -> Response {
+    match dashboard::asset(name) {
+        Some((content_type, body)) => page(content_type, body),
+        None => ApiError::not_found(format!("no dashboard file {name:?}")).into_response(),
     }
+}
+
+async fn app_js() -> Response {
+    asset("app.js")
+}
+
+async fn style_css() -> Response {
+    asset("style.css")
 }
