@@ -8,6 +8,7 @@ pub mod bench;
 pub mod changes;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 mod error;
 pub mod http;
 pub mod ingest;
@@ -17,5 +18,6 @@ pub mod plugins;
 pub mod realtime;
 pub mod replication;
 pub mod store;
+pub mod typescript;
 
 pub use error::{Error, Result};

@@ -14,6 +14,7 @@
 //! request timeout. Several routes may share a path with different methods.
 
 pub mod collections;
+pub mod dashboard;
 pub mod deltas;
 pub mod entities;
 pub mod health;
@@ -26,6 +27,7 @@ pub mod query;
 pub mod realtime;
 pub mod schemas;
 pub mod transactions;
+pub mod types;
 
 use std::any::Any;
 
@@ -86,6 +88,8 @@ pub const TABLES: &[&[Route]] = &[
     peers::ROUTES,
     keys::ROUTES,
     plugins::ROUTES,
+    types::ROUTES,
+    dashboard::ROUTES,
 ];
 
 /// Every route of the API, in table order.
