@@ -1,4 +1,4 @@
-//! Canonical form and content hash throughput on deltas shaped like the
+//! Canonical form, content hash and signature throughput on deltas shaped like the
 //! reference workload: `set_property` deltas whose entity pointer is a
 //! reference to `eN` with context `pK`, and whose value is an 8-character
 //! string or an integer.
@@ -82,6 +82,41 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for f in &forms {
                 black_box(blake3::hash(black_box(f)));
+            }
+        })
+    });
+    group.finish();
+
+    // Signatures (API.md §6): what a signed delta costs the node on ingest
+    // (verify) and a client (sign), over the same deltas.
+    use rhizome_crdt::signature::{KeyRing, SigningKey, verify};
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let signed: Vec<Delta> = deltas.iter().cloned().map(|d| key.sign(d)).collect();
+    let public = key.public();
+    let mut group = c.benchmark_group("signature");
+    group.throughput(Throughput::Elements(DELTAS as u64));
+    group.sample_size(10);
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            for d in &signed {
+                black_box(verify(black_box(d), &public).is_ok());
+            }
+        })
+    });
+    group.bench_function("sign", |b| {
+        b.iter(|| {
+            for d in &deltas {
+                black_box(key.sign(black_box(d.clone())));
+            }
+        })
+    });
+    // What an unsigned delta costs when some creator has a key but not its
+    // own (a lookup): the price every node pays once any key exists.
+    let ring = KeyRing::default();
+    group.bench_function("check_creator_without_key", |b| {
+        b.iter(|| {
+            for d in &deltas {
+                black_box(ring.check(black_box(d)).is_ok());
             }
         })
     });

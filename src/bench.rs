@@ -33,6 +33,11 @@ pub struct IngestOptions {
     /// returned (flushed per call).
     #[arg(long)]
     pub print_acks: bool,
+    /// Register an Ed25519 key for every creator of the workload and sign
+    /// every delta (before the clock starts), so the node verifies each
+    /// signature on ingest (API.md §6).
+    #[arg(long)]
+    pub signed: bool,
 }
 
 /// What a run measured.
@@ -76,6 +81,11 @@ pub async fn ingest(node: &Node, opts: &IngestOptions) -> Result<IngestReport> {
             deltas.chunks(batch).map(<[_]>::to_vec).collect()
         })
         .collect();
+    let work = if opts.signed {
+        sign_all(node, work).await?
+    } else {
+        work
+    };
     let start = Instant::now();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut readers = Vec::new();
@@ -165,6 +175,40 @@ pub async fn ingest(node: &Node, opts: &IngestOptions) -> Result<IngestReport> {
         reads: reads.len() as u64,
         read_p99,
     })
+}
+
+/// Registers a key for every creator of `work` on `node` and signs every
+/// delta with it (a creator's key is derived from its name: a benchmark,
+/// not a secret).
+async fn sign_all(
+    node: &Node,
+    work: Vec<Vec<Vec<rhizome_crdt::Delta>>>,
+) -> Result<Vec<Vec<Vec<rhizome_crdt::Delta>>>> {
+    use rhizome_crdt::signature::{SigningKey, key_registration};
+    let key_of =
+        |creator: &str| SigningKey::from_bytes(blake3::hash(creator.as_bytes()).as_bytes());
+    let creators: std::collections::BTreeSet<String> = work
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|d| d.creator().to_owned())
+        .collect();
+    let node_key = SigningKey::from_bytes(&node.secret_key().to_bytes());
+    let now = rhizome_crdt::Timestamp::now().as_millis();
+    let registrations = creators
+        .iter()
+        .map(|c| key_registration(c, &key_of(c).public(), "bench", &node_key, now))
+        .collect::<rhizome_crdt::Result<Vec<_>>>()?;
+    node.ingest(registrations).await?;
+    Ok(work
+        .into_iter()
+        .map(|batches| {
+            batches
+                .into_iter()
+                .map(|b| b.into_iter().map(|d| key_of(d.creator()).sign(d)).collect())
+                .collect()
+        })
+        .collect())
 }
 
 /// Resident memory of this process in bytes (Linux; 0 elsewhere).

@@ -53,10 +53,16 @@ pub struct Config {
     /// The real-time feeds' settings (buffers, keep-alive, WebSocket limits).
     #[command(flatten)]
     pub realtime: crate::realtime::Settings,
+    /// Authentication, browser origins and key authorities (API.md §6).
+    #[command(flatten)]
+    pub auth: crate::auth::AuthConfig,
     /// Sync settings beyond the four above (allow-list, partial
     /// replication, cluster, gossip size, interval, on/off).
     #[command(flatten)]
     pub sync: crate::replication::SyncConfig,
+    /// Plugins: their directory, fuel, memory and restart settings.
+    #[command(flatten)]
+    pub plugins: crate::plugins::PluginSettings,
 }
 
 impl Config {
@@ -77,7 +83,9 @@ impl Config {
             view_cache: 10_000,
             http: crate::http::Limits::default(),
             realtime: crate::realtime::Settings::default(),
+            auth: crate::auth::AuthConfig::default(),
             sync: crate::replication::SyncConfig::default(),
+            plugins: crate::plugins::PluginSettings::default(),
         }
     }
 

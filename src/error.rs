@@ -30,6 +30,17 @@ pub enum Error {
         /// The id both deltas claim.
         id: DeltaId,
     },
+    /// A delta of a client's batch whose creator has a registered key
+    /// carries no valid signature. Nothing of the batch was stored.
+    #[error("deltas[{index}] ({id}): bad signature: {source}")]
+    BadSignature {
+        /// The position of the delta in the batch.
+        index: usize,
+        /// Its id.
+        id: DeltaId,
+        /// What is wrong with its signature.
+        source: rhizome_crdt::signature::SignatureError,
+    },
     /// An operating-system I/O error, with what we were doing.
     #[error("{context}: {source}")]
     Io {
@@ -66,6 +77,48 @@ pub enum Error {
     /// answer), as one line.
     #[error("{0}")]
     Client(String),
+    /// A plugin module was refused (not WebAssembly, missing exports,
+    /// unknown imports, a dependency missing or a cycle), named.
+    #[error("plugin {name}: {reason}")]
+    InvalidPlugin {
+        /// The plugin's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No plugin of that name is installed.
+    #[error("no plugin named {name} is installed")]
+    UnknownPlugin {
+        /// The name asked for.
+        name: String,
+    },
+    /// A plugin cannot answer now (restarting, failed, busy, or this call
+    /// failed).
+    #[error("plugin {name} is unavailable: {reason}")]
+    PluginUnavailable {
+        /// The plugin's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A plugin cannot be removed while others depend on it.
+    #[error("plugin {name} is needed by {}", dependents.join(", "))]
+    PluginInUse {
+        /// The plugin's name.
+        name: String,
+        /// The plugins that depend on it.
+        dependents: Vec<String>,
+    },
+    /// A plugin's `validate` refused a client's batch; nothing was stored.
+    #[error("{}rejected by plugin {plugin}: {reason}", index.map(|i| format!("deltas[{i}]: ")).unwrap_or_default())]
+    RejectedByPlugin {
+        /// The validating plugin.
+        plugin: String,
+        /// The refused delta's position in the batch, when one was.
+        index: Option<usize>,
+        /// The plugin's reason.
+        reason: String,
+    },
     /// The node is shutting down (or its writer stopped) and takes no more
     /// writes.
     #[error("the node is shutting down")]

@@ -8,14 +8,17 @@ pub mod bench;
 pub mod changes;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod documents;
 mod error;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod node;
+pub mod plugins;
 pub mod realtime;
 pub mod replication;
 pub mod store;
+pub mod typescript;
 
 pub use error::{Error, Result};

@@ -85,7 +85,13 @@ async fn start(config: Config) -> rhizome::Result<()> {
     } else {
         None
     };
-    let mut state = AppState::new(Arc::clone(&node));
+    let mut state = AppState::try_new(Arc::clone(&node))?;
+    if !c.http_addr.is_loopback() && !state.auth.is_on() {
+        tracing::warn!(
+            http_addr = %c.http_addr,
+            "the HTTP address is not a loopback one and authentication is off: anyone who can reach it may read and write everything (set RHIZOME_AUTH, see docs/security.md)"
+        );
+    }
     if let Some(sync) = &sync {
         state = state.with_sync(sync.clone());
     }

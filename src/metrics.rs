@@ -114,6 +114,10 @@ pub struct Metrics {
     /// `rhizome_deltas_rejected_total{reason}`: deltas refused, by reason;
     /// for a refused batch, the offending delta counts once.
     pub deltas_rejected: Family<RejectLabels, Counter>,
+    /// `rhizome_auth_refused_total{reason}`: requests refused by the
+    /// authentication and browser rules (`missing`, `invalid`, `expired`,
+    /// `forbidden`, `origin`, `creator_mismatch`).
+    pub auth_refused: Family<RejectLabels, Counter>,
     /// `rhizome_store_bytes`: the store's size on disk (0 for memory).
     pub store_bytes: Gauge,
     /// `rhizome_last_seq`: the sequence number of the last stored delta.
@@ -210,8 +214,14 @@ impl Metrics {
         let deltas_rejected = Family::<RejectLabels, Counter>::default();
         registry.register(
             "deltas_rejected",
-            "Deltas refused, by reason (invalid, conflict)",
+            "Deltas refused, by reason (invalid, conflict, bad_signature from clients, peer_bad_signature from peers)",
             deltas_rejected.clone(),
+        );
+        let auth_refused = Family::<RejectLabels, Counter>::default();
+        registry.register(
+            "auth_refused",
+            "Requests refused by authentication, scopes and the browser rules, by reason",
+            auth_refused.clone(),
         );
         let store_bytes = Gauge::default();
         registry.register(
@@ -318,6 +328,7 @@ impl Metrics {
             deltas_stored,
             deltas_duplicate,
             deltas_rejected,
+            auth_refused,
             store_bytes,
             last_seq,
             writer_group_batches,
@@ -358,7 +369,15 @@ impl Default for Metrics {
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 impl Metrics {
-    /// Counts `n` refused deltas with `reason` (`invalid` or `conflict`).
+    /// Counts a request refused by the authentication or browser rules.
+    pub fn auth_refused(&self, reason: &'static str) {
+        self.auth_refused
+            .get_or_create(&RejectLabels { reason })
+            .inc();
+    }
+
+    /// Counts `n` refused deltas with `reason` (`invalid`, `conflict`,
+    /// `bad_signature`, `peer_bad_signature`).
     pub fn rejected(&self, reason: &'static str, n: u64) {
         self.deltas_rejected
             .get_or_create(&RejectLabels { reason })

@@ -14,13 +14,14 @@ use std::time::Instant;
 
 use rhizome_crdt::document::{Document, DocumentCache};
 use rhizome_crdt::schema::{SchemaRegistry, registry};
+use rhizome_crdt::signature::{Authorities, KeyRing, PublicKey};
 use rhizome_crdt::view_cache::ViewCache;
-use rhizome_crdt::{ChangeSet, Delta, DeltaSet, View, ViewOptions, ViewResolver};
+use rhizome_crdt::{ChangeSet, Delta, DeltaSet, StrategyRegistry, View, ViewOptions, ViewResolver};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::changes::{Changes, FeedFilter, SeqLog, StoredBatch};
 use crate::config::{Config, StorageKind};
-use crate::ingest::{Ingested, plan};
+use crate::ingest::{Ingested, Source, Verdicts, plan};
 use crate::store::disk::DiskStore;
 use crate::store::memory::MemoryStore;
 use crate::store::{Seq, Store};
@@ -43,9 +44,21 @@ pub struct State {
     /// The schemas in effect now, read from `index` (rebuilt whenever a
     /// batch changes a `_schema/` entity).
     pub schemas: SchemaRegistry,
+    /// The creators' registered keys (API.md §6), kept from the key deltas
+    /// of every batch. Shared, so a writer can check signatures against it
+    /// without holding the lock.
+    pub keys: Arc<KeyRing>,
 }
 
 impl State {
+    /// An empty state counting the key registrations of `authorities`.
+    pub fn new(authorities: Authorities) -> State {
+        State {
+            keys: Arc::new(KeyRing::new(authorities)),
+            ..State::default()
+        }
+    }
+
     /// The schemas in effect as of `as_of` (`None`: now, the kept
     /// registry; otherwise read from the index).
     pub fn schemas_as_of(
@@ -64,6 +77,12 @@ impl State {
     fn apply(&mut self, deltas: &[Arc<Delta>]) -> ChangeSet {
         for d in deltas {
             self.log.push(Arc::clone(d));
+        }
+        if deltas.iter().any(|d| crate::ingest::is_key_delta(d)) {
+            let keys = Arc::make_mut(&mut self.keys);
+            for d in deltas {
+                keys.observe(d);
+            }
         }
         match self.index.insert_batch(deltas.iter().cloned()) {
             Ok(inserted) => {
@@ -106,10 +125,22 @@ impl Shared {
     }
 }
 
+/// Checks the batches clients write before they are stored (the plugins'
+/// `validate` hooks, API.md §8). Never asked about deltas from peers:
+/// replicas must converge whatever each of them checks.
+pub trait WriteValidator: Send + Sync + std::fmt::Debug {
+    /// Whether anything would be checked (spares a thread hop when not).
+    fn active(&self) -> bool;
+    /// `Ok`, or why the batch is refused ([`Error::RejectedByPlugin`]).
+    /// Runs on a blocking thread.
+    fn validate(&self, deltas: &[Arc<Delta>]) -> Result<()>;
+}
+
 enum Request {
     Ingest {
         deltas: Vec<Arc<Delta>>,
         local: bool,
+        verdicts: Verdicts,
         reply: oneshot::Sender<Result<Ingested>>,
     },
     Shutdown(oneshot::Sender<Result<()>>),
@@ -124,6 +155,10 @@ struct Inner {
     shared: Arc<Shared>,
     queue: mpsc::Sender<Request>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The strategies requests resolve views with: the built-ins and the
+    /// plugins' (swapped whole when a plugin comes or goes).
+    strategies: RwLock<Arc<StrategyRegistry>>,
+    validator: RwLock<Option<Arc<dyn WriteValidator>>>,
 }
 
 /// A node that has started. Cheap to clone (all clones are the same node).
@@ -173,7 +208,8 @@ impl Node {
         };
         let node_id = secret_key.public().to_string();
         let host_id = config.host_id.clone().unwrap_or_else(|| node_id.clone());
-        let (store, state) = blocking(move || recover(store)).await?;
+        let authorities = key_authorities(&config, &secret_key)?;
+        let (store, state) = blocking(move || recover(store, authorities)).await?;
         let (feed, _) = broadcast::channel(FEED_CAPACITY);
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
@@ -196,6 +232,8 @@ impl Node {
                 shared,
                 queue,
                 writer: Mutex::new(Some(writer)),
+                strategies: RwLock::new(Arc::new(StrategyRegistry::builtin())),
+                validator: RwLock::new(None),
             }),
         })
     }
@@ -233,6 +271,10 @@ impl Node {
     /// content (stored, or earlier in the batch) is [`Error::Conflict`]
     /// naming its index, and nothing of the batch is stored.
     ///
+    /// These are a client's writes: the [`WriteValidator`] (the plugins'
+    /// `validate` hooks) sees the batch first, and a refusal stores nothing
+    /// ([`Error::RejectedByPlugin`]).
+    ///
     /// When this returns `Ok`, the accepted deltas are durable and visible to
     /// every read. If the future is dropped after the batch was queued, the
     /// batch may still be stored.
@@ -242,18 +284,45 @@ impl Node {
 
     /// [`Node::ingest`] for deltas received from a peer (`local == false`):
     /// the same, but the stored batch says so ([`StoredBatch::local`]), so
-    /// sync does not broadcast them again.
+    /// sync does not broadcast them again. Deltas from peers are never
+    /// validated: replicas must converge whatever plugins each runs.
     pub async fn ingest_from(&self, deltas: Vec<Delta>, local: bool) -> Result<Ingested> {
         if deltas.is_empty() {
             return Ok(Ingested::default());
         }
-        let deltas = deltas.into_iter().map(Arc::new).collect();
+        let mut deltas: Vec<Arc<Delta>> = deltas.into_iter().map(Arc::new).collect();
+        let validator = self
+            .inner
+            .validator
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if local && let Some(v) = validator.filter(|v| v.active()) {
+            deltas = tokio::task::spawn_blocking(move || v.validate(&deltas).map(|()| deltas))
+                .await
+                .map_err(|e| Error::storage("validating a batch", e))??;
+        }
+        // Signatures are verified here, in the caller's task (or, for a
+        // large batch, on a blocking thread across the cores), not in the
+        // writer; the writer checks the ring did not change meanwhile.
+        let keys = self.read(|s| Arc::clone(&s.keys));
+        let (deltas, verdicts) = if keys.is_empty() || deltas.len() < 16 {
+            let v = crate::ingest::verify(&keys, &deltas);
+            (deltas, v)
+        } else {
+            blocking(move || {
+                let v = crate::ingest::verify_parallel(&keys, &deltas);
+                Ok((deltas, v))
+            })
+            .await?
+        };
         let (reply, answer) = oneshot::channel();
         self.inner
             .queue
             .send(Request::Ingest {
                 deltas,
                 local,
+                verdicts,
                 reply,
             })
             .await
@@ -346,6 +415,49 @@ impl Node {
         (docs.len(), docs.approx_bytes())
     }
 
+    /// The strategies views are resolved with (built-in and plugins').
+    pub fn strategies(&self) -> Arc<StrategyRegistry> {
+        Arc::clone(
+            &self
+                .inner
+                .strategies
+                .read()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// Replaces the strategy registry, and drops the cached views (a name
+    /// may now resolve differently).
+    pub fn set_strategies(&self, registry: Arc<StrategyRegistry>) {
+        *self
+            .inner
+            .strategies
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = registry;
+        self.clear_views();
+    }
+
+    /// Drops every cached view. Views are computed under the cache's lock,
+    /// so a view computed before this call is dropped, and one computed
+    /// after it sees whatever changed before it.
+    pub fn clear_views(&self) {
+        self.inner
+            .shared
+            .views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Sets what checks client writes (`None`: nothing).
+    pub fn set_validator(&self, validator: Option<Arc<dyn WriteValidator>>) {
+        *self
+            .inner
+            .validator
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = validator;
+    }
+
     /// A page of the changes feed (API.md §3 `GET /api/deltas`): up to
     /// `limit` deltas after sequence number `since` that pass `filter`.
     pub fn changes(&self, since: Seq, limit: usize, filter: &FeedFilter) -> Changes {
@@ -398,10 +510,53 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| Error::storage("a blocking store task", e))?
 }
 
+/// Whose key registrations count on this node (see
+/// `rhizome_crdt::signature::keyring`): this node and
+/// `RHIZOME_KEY_AUTHORITIES`; without that list, the peer allow-list and
+/// this node; without either, any node.
+fn key_authorities(config: &Config, key: &rhizome_sync::net::SecretKey) -> Result<Authorities> {
+    let listed: Vec<&str> = config
+        .auth
+        .key_authorities
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (name, ids) = if listed.is_empty() {
+        let allow: Vec<&str> = config
+            .sync
+            .sync_allow
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if allow.is_empty() {
+            return Ok(Authorities::Any);
+        }
+        ("RHIZOME_PEER_ALLOW", allow)
+    } else {
+        ("RHIZOME_KEY_AUTHORITIES", listed)
+    };
+    let mut keys =
+        vec![
+            PublicKey::from_bytes(key.public().as_bytes()).map_err(|e| Error::Config {
+                name: "node key",
+                problem: e.to_string(),
+            })?,
+        ];
+    for id in ids {
+        keys.push(PublicKey::from_hex(id).map_err(|_| Error::Config {
+            name,
+            problem: format!("{id:?} is not a node id (64 hex digits)"),
+        })?);
+    }
+    Ok(Authorities::only(keys))
+}
+
 /// Loads every stored delta in sequence order into a fresh [`State`].
-fn recover(store: Box<dyn Store>) -> Result<(Box<dyn Store>, State)> {
+fn recover(store: Box<dyn Store>, authorities: Authorities) -> Result<(Box<dyn Store>, State)> {
     let started = Instant::now();
-    let mut state = State::default();
+    let mut state = State::new(authorities);
     let mut chunk = Vec::with_capacity(8192);
     store.load(&mut |_, d| {
         chunk.push(d);
@@ -423,6 +578,7 @@ fn recover(store: Box<dyn Store>) -> Result<(Box<dyn Store>, State)> {
 struct Pending {
     deltas: Vec<Arc<Delta>>,
     local: bool,
+    verdicts: Verdicts,
     reply: oneshot::Sender<Result<Ingested>>,
 }
 
@@ -445,12 +601,14 @@ fn run_writer(mut store: Box<dyn Store>, mut rx: mpsc::Receiver<Request>, shared
                 Request::Ingest {
                     deltas,
                     local,
+                    verdicts,
                     reply,
                 } => {
                     size += deltas.len();
                     group.push(Pending {
                         deltas,
                         local,
+                        verdicts,
                         reply,
                     });
                 }
@@ -535,7 +693,15 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
         let state = shared.read();
         let several = group.len() > 1;
         for p in group {
-            let plan = plan(&p.deltas, |id| state.index.get(id), &pending);
+            let source = if p.local { Source::Local } else { Source::Peer };
+            let plan = plan(
+                &p.deltas,
+                |id| state.index.get(id),
+                &pending,
+                &state.keys,
+                &p.verdicts,
+                source,
+            );
             if several && let Ok(plan) = &plan {
                 for d in &plan.accepted {
                     pending.insert(d.id().clone(), Arc::clone(d));
@@ -545,16 +711,18 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
         }
     }
     let metrics = crate::metrics::global();
-    let mut conflicts = 0;
     let mut duplicates = 0;
     for (_, _, plan) in &decided {
         match plan {
-            Ok(p) => duplicates += p.duplicates.len() as u64,
-            Err(_) => conflicts += 1,
+            Ok(p) => {
+                duplicates += p.duplicates.len() as u64;
+                if !p.refused.is_empty() {
+                    metrics.rejected("peer_bad_signature", p.refused.len() as u64);
+                }
+            }
+            Err(Error::BadSignature { .. }) => metrics.rejected("bad_signature", 1),
+            Err(_) => metrics.rejected("conflict", 1),
         }
-    }
-    if conflicts > 0 {
-        metrics.rejected("conflict", conflicts);
     }
     let all: Vec<Arc<Delta>> = decided
         .iter()

@@ -38,11 +38,13 @@ pub struct SyncConfig {
     /// `on` (default) or `off`: whether the node runs an iroh endpoint.
     #[arg(long = "sync", env = "RHIZOME_SYNC", default_value = "on", value_parser = ["on", "off"])]
     pub enabled: String,
-    /// Comma-separated node ids allowed to sync with this node (empty:
-    /// any node that can reach it).
+    /// Comma-separated node ids allowed to connect and gossip (empty: any
+    /// node that can reach the sync address). API.md §6 names it
+    /// `RHIZOME_PEER_ALLOW`; `--sync-allow` is the flag's old name.
     #[arg(
-        long,
-        env = "RHIZOME_SYNC_ALLOW",
+        long = "peer-allow",
+        alias = "sync-allow",
+        env = "RHIZOME_PEER_ALLOW",
         value_delimiter = ',',
         default_value = ""
     )]
@@ -117,7 +119,7 @@ impl SyncConfig {
         let ids = non_empty(&self.sync_allow)
             .map(|id| {
                 id.parse::<EndpointId>().map_err(|e| Error::Config {
-                    name: "RHIZOME_SYNC_ALLOW",
+                    name: "RHIZOME_PEER_ALLOW",
                     problem: format!("`{id}` is not a node id: {e}"),
                 })
             })
@@ -163,6 +165,7 @@ pub async fn start_with(node: &Arc<Node>, settings: SyncSettings) -> Result<Sync
     let position = node.last_seq();
     let replica = Arc::new(NodeReplica {
         node: Arc::clone(node),
+        logged: std::sync::Mutex::new(HashSet::new()),
     });
     let sync = SyncNode::start(settings, replica).await?;
     tokio::spawn(follow(Arc::clone(node), sync.clone(), feed, position));
@@ -210,10 +213,41 @@ async fn follow(
 /// The node as seen by sync.
 struct NodeReplica {
     node: Arc<Node>,
+    /// (peer, reason) pairs already logged for refused deltas: each is
+    /// logged once (bounded: past [`LOGGED_MAX`] pairs, no more are kept
+    /// and later refusals are only counted).
+    logged: std::sync::Mutex<HashSet<(EndpointId, &'static str)>>,
+}
+
+/// The most (peer, reason) pairs remembered for logging once.
+const LOGGED_MAX: usize = 1024;
+
+impl NodeReplica {
+    /// Logs the first refusal of each (peer, reason).
+    fn log_refused(
+        &self,
+        from: EndpointId,
+        refused: &[(
+            rhizome_crdt::DeltaId,
+            rhizome_crdt::signature::SignatureError,
+        )],
+    ) {
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, e) in refused {
+            let key = (from, e.reason());
+            if logged.len() < LOGGED_MAX && logged.insert(key) {
+                tracing::warn!(peer = %from, id = %id, reason = e.reason(), "dropped a delta from a peer: bad signature ({e}); further ones from this peer for this reason are only counted (rhizome_deltas_rejected_total{{reason=\"peer_bad_signature\"}})");
+            }
+        }
+    }
 }
 
 impl Replica for NodeReplica {
-    fn ingest(&self, deltas: Vec<Delta>) -> BoxFuture<'_, std::result::Result<usize, String>> {
+    fn ingest(
+        &self,
+        from: EndpointId,
+        deltas: Vec<Delta>,
+    ) -> BoxFuture<'_, std::result::Result<usize, String>> {
         Box::pin(async move {
             // A delta whose id is taken by other content (here or earlier
             // in the batch) is dropped, not the whole batch: peers must not
@@ -234,7 +268,12 @@ impl Replica for NodeReplica {
                 })
                 .collect();
             match self.node.ingest_from(deltas, false).await {
-                Ok(ingested) => Ok(ingested.accepted.len()),
+                Ok(ingested) => {
+                    if !ingested.refused.is_empty() {
+                        self.log_refused(from, &ingested.refused);
+                    }
+                    Ok(ingested.accepted.len())
+                }
                 Err(e) => Err(e.to_string()),
             }
         })
@@ -282,7 +321,7 @@ mod tests {
         };
         let err = bad.allow().unwrap_err().to_string();
         assert!(
-            err.contains("RHIZOME_SYNC_ALLOW") && err.contains("not-a-node-id"),
+            err.contains("RHIZOME_PEER_ALLOW") && err.contains("not-a-node-id"),
             "{err}"
         );
     }

@@ -4,6 +4,8 @@
 //! are written. `scripts/test` installs chromium and the npm packages
 //! first (`scripts/install-browser-test-deps`).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -35,25 +37,15 @@ async fn chromium_event_source_and_websocket_receive_live_deltas() {
             && dir.join("node_modules/playwright-core").exists(),
         "run scripts/install-browser-test-deps first (scripts/test does)"
     );
-    let mut node = Kill(
-        Command::new(env!("CARGO_BIN_EXE_rhizome"))
-            .arg("start")
-            .env("RHIZOME_STORAGE", "memory")
-            .env("RHIZOME_HTTP_PORT", "0")
-            .env("RHIZOME_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(node.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http="))
-        .unwrap_or_else(|| panic!("no start line: {line:?}"))
-        .to_owned();
+    // The page is served from another origin (a static server on a port
+    // chosen here), which the node must be told to allow (API.md §6).
+    let page_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let origin = format!("http://127.0.0.1:{page_port}");
+    let (_node, addr) = common::start_binary(&[("RHIZOME_CORS_ORIGINS", origin.as_str())]);
 
     let deltas: Vec<Delta> = (0..3)
         .map(|i| {
@@ -68,6 +60,7 @@ async fn chromium_event_source_and_websocket_receive_live_deltas() {
             .arg(dir.join("run.mjs"))
             .arg(&addr)
             .arg(deltas.len().to_string())
+            .arg(page_port.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .expect("node (Node.js) must be installed"),

@@ -28,7 +28,7 @@ fn get_json(addr: &str, path: &str) -> (u16, Value) {
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nhost: t\r\naccept: application/json\r\nconnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nhost: localhost\r\naccept: application/json\r\nconnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();
@@ -50,12 +50,20 @@ fn two_chromium_pages_running_automerge_edit_one_document() {
             && dir.join("node_modules/@automerge/automerge").exists(),
         "run scripts/install-browser-test-deps first (scripts/test does)"
     );
+    let page_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut node = Kill(
         Command::new(env!("CARGO_BIN_EXE_rhizome"))
             .arg("start")
             .env("RHIZOME_STORAGE", "memory")
             .env("RHIZOME_HTTP_PORT", "0")
             .env("RHIZOME_LOG", "warn")
+            // The pages come from a static server on PAGE_PORT: another
+            // origin, which the node must allow (API.md §6).
+            .env("RHIZOME_CORS_ORIGINS", format!("http://127.0.0.1:{page_port}"))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -73,6 +81,7 @@ fn two_chromium_pages_running_automerge_edit_one_document() {
     let out = Command::new("node")
         .arg(dir.join("docs.mjs"))
         .arg(&addr)
+        .arg(page_port.to_string())
         .stderr(Stdio::inherit())
         .output()
         .expect("node (Node.js) must be installed");

@@ -152,7 +152,7 @@ fn send(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: test\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -637,7 +637,7 @@ fn connections_over_the_limit_wait_and_are_served_when_others_close() {
         .collect();
     let mut waiting = connect(b.addr);
     waiting
-        .write_all(b"GET /api/health HTTP/1.1\r\nhost: test\r\n\r\n")
+        .write_all(b"GET /api/health HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .unwrap();
     waiting
         .set_read_timeout(Some(Duration::from_millis(300)))

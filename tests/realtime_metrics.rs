@@ -101,7 +101,7 @@ async fn realtime_metrics_count_connections_subscriptions_deliveries_overflows_a
     send(&mut ws, r#"{"op":"watch","id":"w","entity":"e"}"#).await;
     assert_eq!(recv(&mut ws).await["type"], "view");
     let mut sse = TcpStream::connect(addr).await.unwrap();
-    sse.write_all(b"GET /api/deltas?feed=sse HTTP/1.1\r\nhost: x\r\n\r\n")
+    sse.write_all(b"GET /api/deltas?feed=sse HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .await
         .unwrap();
     let mut sse = BufReader::new(sse);
@@ -165,7 +165,7 @@ async fn realtime_metrics_count_connections_subscriptions_deliveries_overflows_a
     // no keep-alive comment is written to find out. The connections gauge
     // then counts only the connection reading the metrics.
     let mut sse = TcpStream::connect(addr).await.unwrap();
-    sse.write_all(b"GET /api/deltas?feed=sse&since=1000 HTTP/1.1\r\nhost: x\r\n\r\n")
+    sse.write_all(b"GET /api/deltas?feed=sse&since=1000 HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .await
         .unwrap();
     let mut sse = BufReader::new(sse);

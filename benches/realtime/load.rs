@@ -88,7 +88,8 @@ async fn idle(addr: SocketAddr, pid: u32, ws: usize, sse: usize) {
     let mut streams = Vec::new();
     for i in 0..sse {
         let mut s = TcpStream::connect(addr).await.unwrap();
-        let req = format!("GET /api/deltas?feed=sse&entity=idle{i} HTTP/1.1\r\nhost: x\r\n\r\n");
+        let req =
+            format!("GET /api/deltas?feed=sse&entity=idle{i} HTTP/1.1\r\nhost: localhost\r\n\r\n");
         s.write_all(req.as_bytes()).await.unwrap();
         let mut buf = [0u8; 256];
         let _ = s.read(&mut buf).await.unwrap();

@@ -38,6 +38,7 @@ mod number;
 pub mod query;
 pub mod resolver;
 pub mod schema;
+pub mod signature;
 pub mod strategy;
 pub mod value;
 pub mod view;

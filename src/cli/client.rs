@@ -101,6 +101,8 @@ impl Answer {
 pub struct Client {
     url: BaseUrl,
     conn: Option<SendRequest<Full<Bytes>>>,
+    /// `Authorization: Bearer` value, when a token is given.
+    token: Option<String>,
 }
 
 impl Client {
@@ -109,7 +111,14 @@ impl Client {
         Ok(Client {
             url: BaseUrl::parse(url)?,
             conn: None,
+            token: None,
         })
+    }
+
+    /// This client, sending `token` (API.md §6) with every request.
+    pub fn with_token(mut self, token: Option<String>) -> Client {
+        self.token = token.filter(|t| !t.is_empty());
+        self
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>> {
@@ -155,6 +164,9 @@ impl Client {
         if body.is_some() {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
         }
+        if let Some(token) = &self.token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| Error::Client(format!("cannot build the request for {path}: {e}")))?;
@@ -171,6 +183,60 @@ impl Client {
             .to_bytes();
         self.conn = Some(send);
         Ok(Answer { status, body })
+    }
+
+    /// `GET path` as a stream (server-sent events): `on_data` gets each
+    /// piece of the body as it arrives, until it returns `false` or the
+    /// node ends the stream. A non-2xx answer is an error, as for
+    /// [`Answer::ok`]. The connection is not kept afterwards.
+    pub async fn stream(
+        &mut self,
+        path: &str,
+        mut on_data: impl FnMut(&[u8]) -> bool,
+    ) -> Result<()> {
+        let mut send = match self.conn.take() {
+            Some(s) if !s.is_closed() => s,
+            _ => self.connect().await?,
+        };
+        send.ready()
+            .await
+            .map_err(|e| Error::Client(format!("the connection to the node failed: {e}")))?;
+        let mut builder = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{}{path}", self.url.prefix))
+            .header(header::HOST, &self.url.authority)
+            .header(header::ACCEPT, "text/event-stream");
+        if let Some(token) = &self.token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = builder
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Error::Client(format!("cannot build the request for {path}: {e}")))?;
+        let response = send
+            .send_request(request)
+            .await
+            .map_err(|e| Error::Client(format!("request {path} failed: {e}")))?;
+        let status = response.status();
+        let mut body = response.into_body();
+        if !status.is_success() {
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| Error::Client(format!("reading the answer to {path} failed: {e}")))?
+                .to_bytes();
+            Answer { status, body }.ok()?;
+            return Ok(());
+        }
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| Error::Client(format!("the stream {path} failed: {e}")))?;
+            if let Some(data) = frame.data_ref()
+                && !on_data(data)
+            {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// `GET path`, 2xx required.

@@ -4,14 +4,15 @@
 //! while the previous batch is in flight.
 
 use std::io::{BufRead, BufReader, Read};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 use hyper::Method;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::Connect;
-use super::client::Client;
+use super::progress::{CountingReader, Progress, Unit};
 use crate::{Error, Result};
 
 /// Bodies read ahead of the one being sent.
@@ -154,9 +155,18 @@ fn read_array(reader: impl Read, batcher: &mut Batcher) -> Result<()> {
         .map_err(|e| Error::Client(format!("the input is not a JSON array of deltas: {e}")))
 }
 
-/// Sends every body, printing progress on stderr.
-pub async fn run(connect: &Connect, input: Box<dyn Read + Send>, batch: usize) -> Result<()> {
-    let mut client = Client::new(&connect.url)?;
+/// Sends every body, with a progress bar on stderr when it is a terminal
+/// (`total`: the input's size in bytes, if known).
+pub async fn run(
+    connect: &Connect,
+    input: Box<dyn Read + Send>,
+    batch: usize,
+    total: Option<u64>,
+) -> Result<()> {
+    let read_bytes = Arc::new(AtomicU64::new(0));
+    let input: Box<dyn Read + Send> = Box::new(CountingReader::new(input, Arc::clone(&read_bytes)));
+    let mut progress = Progress::new(Unit::Bytes, total);
+    let mut client = connect.client()?;
     let (tx, rx) = mpsc::sync_channel(READ_AHEAD);
     let batcher = Batcher {
         batch,
@@ -166,7 +176,6 @@ pub async fn run(connect: &Connect, input: Box<dyn Read + Send>, batch: usize) -
         total: 0,
     };
     let reader = std::thread::spawn(move || read(input, batcher));
-    let started = std::time::Instant::now();
     let (mut sent, mut accepted, mut duplicates) = (0usize, 0usize, 0usize);
     let mut rx = Some(rx);
     let result = loop {
@@ -196,18 +205,11 @@ pub async fn run(connect: &Connect, input: Box<dyn Read + Send>, batch: usize) -
         sent += body.count;
         accepted += answer["accepted"].as_array().map_or(0, Vec::len);
         duplicates += answer["duplicates"].as_array().map_or(0, Vec::len);
-        if !connect.json {
-            eprint!(
-                "\rimported {sent} deltas ({accepted} new, {duplicates} duplicates), {:.0} deltas/s",
-                sent as f64 / started.elapsed().as_secs_f64().max(1e-6)
-            );
-        }
+        progress.update(read_bytes.load(Ordering::Relaxed), sent as u64);
     };
     drop(rx);
     let _ = reader.join();
-    if !connect.json && sent > 0 {
-        eprintln!();
-    }
+    progress.finish();
     result?;
     if connect.json {
         println!(

@@ -241,6 +241,46 @@ impl From<crate::Error> for ApiError {
                 .with("index", index)
                 .with("id", id.as_str()),
             crate::Error::ShuttingDown => ApiError::unavailable(e.to_string()),
+            crate::Error::BadSignature {
+                index,
+                ref id,
+                ref source,
+            } => ApiError::bad_request("bad_signature", e.to_string())
+                .with("index", index)
+                .with("id", id.as_str())
+                .with("reason", source.reason()),
+            crate::Error::InvalidPlugin { ref name, .. } => {
+                ApiError::unprocessable("invalid_plugin", e.to_string())
+                    .with("plugin", name.as_str())
+            }
+            crate::Error::UnknownPlugin { ref name } => {
+                ApiError::not_found(e.to_string()).with("plugin", name.as_str())
+            }
+            crate::Error::PluginUnavailable { ref name, .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plugin_unavailable",
+                e.to_string(),
+            )
+            .with("plugin", name.as_str()),
+            crate::Error::PluginInUse {
+                ref name,
+                ref dependents,
+            } => ApiError::new(StatusCode::CONFLICT, "plugin_in_use", e.to_string())
+                .with("plugin", name.as_str())
+                .with("dependents", dependents.clone()),
+            crate::Error::RejectedByPlugin {
+                ref plugin,
+                index,
+                ref reason,
+            } => {
+                let mut out = ApiError::unprocessable("rejected_by_plugin", e.to_string())
+                    .with("plugin", plugin.as_str())
+                    .with("reason", reason.as_str());
+                if let Some(i) = index {
+                    out = out.with("index", i);
+                }
+                out
+            }
             other => ApiError::internal(other.to_string()),
         }
     }

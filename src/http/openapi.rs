@@ -28,6 +28,11 @@ pub fn document() -> Value {
             _ => Map::new(),
         };
         operation.insert("summary".into(), Value::from(route.summary));
+        // The scope the route needs when authentication is on (API.md §6).
+        operation.insert("x-rhizome-scope".into(), Value::from(route.scope.as_str()));
+        if route.scope != crate::auth::Scope::Open {
+            operation.insert("security".into(), json!([{"bearer": []}]));
+        }
         let id = operation_id(route.method.as_str(), route.path);
         operation.insert("operationId".into(), Value::from(id));
         let params: Vec<Value> = path_parameters(route.path)
@@ -71,7 +76,10 @@ pub fn document() -> Value {
             "description": "A CRDT-centric replication engine and database. Errors are {\"error\": {\"code\", \"message\", ...}}."
         },
         "paths": paths,
-        "components": {"schemas": {"Error": {
+        "components": {"securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "Only when the node runs with RHIZOME_AUTH (docs/security.md); EventSource and WebSocket clients may send ?token= instead"
+        }}, "schemas": {"Error": {
             "type": "object",
             "required": ["error"],
             "properties": {"error": {

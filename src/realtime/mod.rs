@@ -45,9 +45,6 @@ pub struct Settings {
     /// Subscriptions and watches one WebSocket may hold at once.
     #[arg(long, env = "RHIZOME_WS_MAX_SUBSCRIPTIONS", default_value_t = 64)]
     pub ws_max_subscriptions: usize,
-    /// `Access-Control-Allow-Origin` sent on the SSE feed (empty: none).
-    #[arg(long, env = "RHIZOME_CORS_ORIGIN", default_value = "*")]
-    pub cors_origin: String,
 }
 
 impl Default for Settings {
@@ -57,7 +54,6 @@ impl Default for Settings {
             sse_keepalive_ms: 15_000,
             ws_max_message_bytes: 1024 * 1024,
             ws_max_subscriptions: 64,
-            cors_origin: "*".into(),
         }
     }
 }

@@ -111,12 +111,6 @@ pub async fn sse_changes(state: AppState, params: QueryParams, headers: &HeaderM
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    let origin = &hub.settings().cors_origin;
-    if !origin.is_empty()
-        && let Ok(v) = HeaderValue::from_str(origin)
-    {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-    }
     response
 }
 

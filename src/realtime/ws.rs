@@ -21,7 +21,7 @@ use futures_util::SinkExt;
 use rhizome_crdt::codec::Format;
 use rhizome_crdt::schema::expand::Expander;
 use rhizome_crdt::view::ViewOptions;
-use rhizome_crdt::{StrategyRegistry, Timestamp, ViewResolver};
+use rhizome_crdt::{Timestamp, ViewResolver};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -30,6 +30,8 @@ use super::dispatcher::Registration;
 use super::queue::{End, Payload, SubQueue, WatchFlag};
 use super::sse::Backlog;
 use super::{Hub, SubFilter};
+use crate::auth::{Caller, Scope};
+use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::metrics::GaugeGuard;
 use crate::store::Seq;
@@ -38,13 +40,17 @@ mod doc_ops;
 
 /// Upgrades the request to a WebSocket with small buffers (about 6 KB per
 /// idle socket instead of 134 KB with tungstenite's defaults).
-pub fn upgrade(state: AppState, ws: WebSocketUpgrade) -> Response {
+///
+/// `caller` is who opened it: each operation needs its own scope (`read` to
+/// subscribe and watch, `write` to put), and when the caller's token
+/// expires the socket is closed (code 1008, "token expired").
+pub fn upgrade(state: AppState, ws: WebSocketUpgrade, caller: Caller) -> Response {
     let max = state.realtime.settings().ws_max_message_bytes;
     ws.read_buffer_size(4096)
         .write_buffer_size(0)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(state.realtime, socket))
+        .on_upgrade(move |socket| serve(state.realtime, socket, caller))
 }
 
 #[derive(Deserialize)]
@@ -154,13 +160,13 @@ struct Conn {
     subs: HashMap<String, SubEntry>,
     watches: HashMap<String, WatchEntry>,
     docs: HashMap<String, doc_ops::DocWatch>,
-    registry: Option<StrategyRegistry>,
+    caller: Caller,
 }
 
 /// Why the connection loop stops.
 struct Gone;
 
-async fn serve(hub: Arc<Hub>, socket: WebSocket) {
+async fn serve(hub: Arc<Hub>, socket: WebSocket, caller: Caller) {
     let _open = GaugeGuard::inc(&crate::metrics::global().realtime_ws_connections);
     let shutdown = hub.shutdown().clone();
     let mut conn = Conn {
@@ -170,13 +176,14 @@ async fn serve(hub: Arc<Hub>, socket: WebSocket) {
         subs: HashMap::new(),
         watches: HashMap::new(),
         docs: HashMap::new(),
-        registry: None,
+        caller,
     };
     let _ = conn.run(&shutdown).await;
 }
 
 impl Conn {
     async fn run(&mut self, shutdown: &super::Shutdown) -> Result<(), Gone> {
+        let expires = self.caller.expires();
         loop {
             let wake = Arc::clone(&self.wake);
             tokio::select! {
@@ -185,6 +192,13 @@ impl Conn {
                     let _ = self.socket.send(Message::Close(Some(CloseFrame {
                         code: 1001,
                         reason: Utf8Bytes::from_static("the node is shutting down"),
+                    }))).await;
+                    return Ok(());
+                }
+                () = until(expires) => {
+                    let _ = self.socket.send(Message::Close(Some(CloseFrame {
+                        code: 1008,
+                        reason: Utf8Bytes::from_static("token expired"),
                     }))).await;
                     return Ok(());
                 }
@@ -322,6 +336,9 @@ impl Conn {
                 return self.send(f).await;
             }
         };
+        if let Some(f) = self.refuse(&op) {
+            return self.send(f).await;
+        }
         match op {
             Op::Ping => self.send(r#"{"type":"pong"}"#.to_owned()).await,
             Op::Unsubscribe { id } => {
@@ -358,6 +375,27 @@ impl Conn {
                 changes,
             } => self.doc_put(reference, entity, property, changes).await,
         }
+    }
+
+    /// The error frame of an operation the caller's token does not allow.
+    fn refuse(&self, op: &Op) -> Option<String> {
+        let (scope, key, id) = match op {
+            Op::Subscribe { id, .. } | Op::Watch { id, .. } => (Scope::Read, "sub", id),
+            Op::Put { reference, .. } | Op::DocPut { reference, .. } => {
+                (Scope::Write, "ref", reference)
+            }
+            Op::Doc { id, .. } => (Scope::Read, "sub", id),
+            Op::Ping | Op::Unsubscribe { .. } => return None,
+        };
+        (!self.caller.may(scope)).then(|| {
+            crate::metrics::global().auth_refused("forbidden");
+            error_frame(
+                Some((key, id)),
+                "forbidden",
+                format!("this needs a token with the {} scope", scope.as_str()),
+                json!({"scope": scope.as_str()}),
+            )
+        })
     }
 
     /// Checks a new subscription's id and the per-socket limit.
@@ -489,9 +527,9 @@ impl Conn {
                 return self.send(f).await;
             }
         };
-        let registry = self.registry.get_or_insert_with(StrategyRegistry::default);
+        let registry = self.hub.node().strategies();
         let resolver = match ViewOptions::from_query(strategy.as_deref(), None, None)
-            .and_then(|o| o.resolver(registry))
+            .and_then(|o| o.resolver(&registry))
         {
             Ok(r) => r,
             Err(e) => {
@@ -556,6 +594,9 @@ impl Conn {
                 return self.send(f).await;
             }
         };
+        if let Err(e) = self.caller.check_creators(&batch) {
+            return self.send(api_error_frame(r, ApiError::from(e))).await;
+        }
         let frame = match self.hub.node().ingest(batch).await {
             Ok(done) => json!({
                 "type": "ack",
@@ -564,28 +605,42 @@ impl Conn {
                 "duplicates": done.duplicates.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
             })
             .to_string(),
-            Err(crate::Error::Conflict { index, id }) => error_frame(
-                r,
-                "conflict",
-                format!(
-                    "delta {index} ({id}) has the id of a stored delta with other content; nothing was stored"
-                ),
-                json!({"index": index, "id": id.as_str()}),
-            ),
-            Err(crate::Error::ShuttingDown) => {
-                error_frame(r, "unavailable", "the node is shutting down", Value::Null)
-            }
-            Err(e) => {
-                tracing::error!("ingest over WebSocket failed: {e}");
-                error_frame(
-                    r,
-                    "internal",
-                    "storing the batch failed; it is logged",
-                    Value::Null,
-                )
-            }
+            // The same answer as POST /api/deltas would give, as a frame.
+            Err(e) => api_error_frame(r, ApiError::from(e)),
         };
         self.send(frame).await
+    }
+}
+
+/// An error frame carrying what the HTTP API would answer (`code`,
+/// `message` and details); a 5xx is logged.
+fn api_error_frame(key: Option<(&str, &Value)>, e: ApiError) -> String {
+    if e.status().is_server_error() {
+        tracing::error!("a WebSocket operation failed: {}", e.message());
+    }
+    let mut body = e.body();
+    let extra = body
+        .get_mut("error")
+        .and_then(Value::as_object_mut)
+        .map(|o| {
+            o.remove("code");
+            o.remove("message");
+            Value::Object(std::mem::take(o))
+        })
+        .unwrap_or(Value::Null);
+    error_frame(key, e.code(), e.message(), extra)
+}
+
+/// Resolves at `deadline` (never without one).
+async fn until(deadline: Option<std::time::SystemTime>) {
+    match deadline {
+        Some(t) => {
+            let left = t
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            tokio::time::sleep(left).await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -54,7 +54,11 @@ impl MemReplica {
 }
 
 impl Replica for MemReplica {
-    fn ingest(&self, deltas: Vec<Delta>) -> BoxFuture<'_, Result<usize, String>> {
+    fn ingest(
+        &self,
+        _from: iroh::EndpointId,
+        deltas: Vec<Delta>,
+    ) -> BoxFuture<'_, Result<usize, String>> {
         Box::pin(async move { Ok(self.write(deltas, false)) })
     }
 

@@ -7,7 +7,7 @@
 // for a while, keeps typing, then reconnects: it asks only for what it
 // lacks (its heads) and pushes what the node lacks (saveSince).
 //
-// usage: node docs.mjs NODE_HTTP_ADDR
+// usage: node docs.mjs NODE_HTTP_ADDR PAGE_PORT (an origin the node allows)
 // The document starts as "|": Bob types before it, Alice after it, so the
 // result is deterministic.
 // prints one JSON line {"a": TEXT, "b": TEXT, "typed": N, "heads": [...]}
@@ -19,7 +19,7 @@ import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const [nodeAddr] = process.argv.slice(2);
+const [nodeAddr, pagePort] = process.argv.slice(2);
 if (!nodeAddr) {
   console.error('usage: node docs.mjs NODE_HTTP_ADDR');
   process.exit(2);
@@ -122,7 +122,7 @@ const server = http.createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
   res.end(page);
 });
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
+await new Promise((r) => server.listen(Number(pagePort ?? 0), '127.0.0.1', r));
 const pageUrl = `http://127.0.0.1:${server.address().port}/`;
 
 const profile = mkdtempSync(join(tmpdir(), 'rhizome-chromium-docs-'));

@@ -3,16 +3,14 @@
 // playwright-core, and reports what the page's EventSource and WebSocket
 // received from the node.
 //
-// usage: node run.mjs NODE_HTTP_ADDR EXPECTED_COUNT
+// usage: node run.mjs NODE_HTTP_ADDR EXPECTED_COUNT PAGE_PORT
+// (the node must allow the page's origin, http://127.0.0.1:PAGE_PORT)
 // prints "ready" once both feeds are open; the caller then writes deltas;
 // prints one JSON line {"sse": [...], "ws": [...]} (delta ids) and exits 0.
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
-const [nodeAddr, expectedArg] = process.argv.slice(2);
+const [nodeAddr, expectedArg, pagePort] = process.argv.slice(2);
 const expected = Number(expectedArg);
 if (!nodeAddr || !expected) {
   console.error('usage: node run.mjs NODE_HTTP_ADDR EXPECTED_COUNT');
@@ -45,19 +43,10 @@ const server = http.createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
   res.end(page);
 });
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
+await new Promise((r) => server.listen(Number(pagePort ?? 0), '127.0.0.1', r));
 const pageUrl = `http://127.0.0.1:${server.address().port}/`;
 
-const profile = mkdtempSync(join(tmpdir(), 'rhizome-chromium-'));
-// A fresh profile (playwright's way of passing --user-data-dir).
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const { browser, close } = await launch();
 let status = 0;
 try {
   const tab = await browser.newPage();
@@ -75,8 +64,7 @@ try {
   console.error(`browser test failed: ${e}`);
   status = 1;
 } finally {
-  await browser.close();
+  await close();
   server.close();
-  rmSync(profile, { recursive: true, force: true });
 }
 process.exit(status);

@@ -20,6 +20,8 @@ use serde_json::Value;
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
+    /// The status line and headers.
+    pub head: String,
     pub body: Vec<u8>,
 }
 
@@ -37,6 +39,24 @@ impl Reply {
         body["error"].clone()
     }
 
+    /// The value of header `name`, if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    }
+
+    /// The error code of an error answer ("" if none).
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
     pub fn ok(&self, status: u16) -> Value {
         let body = self.json();
         assert_eq!(self.status, status, "{body}");
@@ -46,14 +66,30 @@ impl Reply {
 
 /// One request on a fresh connection that the server closes after it.
 pub fn request(addr: SocketAddr, method: &str, path: &str, ct: Option<&str>, body: &[u8]) -> Reply {
+    let headers: Vec<(&str, &str)> = ct.map(|ct| ("content-type", ct)).into_iter().collect();
+    request_with(addr, method, path, &headers, body)
+}
+
+/// One request with `headers` (a `host: localhost` is added unless one is
+/// given) on a fresh connection that the server closes after it.
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()
     );
-    if let Some(ct) = ct {
-        head.push_str(&format!("content-type: {ct}\r\n"));
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str("host: localhost\r\n");
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
@@ -86,7 +122,7 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, ct: Option<&str>, bod
         }
         body = out;
     }
-    Reply { status, body }
+    Reply { status, head, body }
 }
 
 pub fn get(addr: SocketAddr, path: &str) -> Reply {
@@ -106,13 +142,14 @@ pub fn post_raw(addr: SocketAddr, path: &str, body: &[u8]) -> Reply {
 #[derive(Parser)]
 pub struct Cli {
     #[command(flatten)]
-    config: Config,
+    pub config: Config,
 }
 
 pub struct TestServer {
     pub runtime: tokio::runtime::Runtime,
     pub server: Option<RunningServer>,
     pub addr: SocketAddr,
+    pub node: Arc<Node>,
 }
 
 /// A node with `config` behind a real server on a free port of 127.0.0.1,
@@ -136,6 +173,11 @@ pub async fn serve(config: Config, limits: &Limits) -> (Arc<Node>, RunningServer
 
 impl TestServer {
     pub fn start() -> TestServer {
+        TestServer::start_with(&[])
+    }
+
+    /// [`TestServer::start`] with more node flags (`--plugin-fuel`, ...).
+    pub fn start_with(extra: &[&str]) -> TestServer {
         let limits = Limits {
             max_body_bytes: 1 << 20,
             ..Limits::default()
@@ -145,17 +187,17 @@ impl TestServer {
             .enable_all()
             .build()
             .unwrap();
-        let (_, server, addr) = runtime.block_on(async {
-            let config =
-                Cli::try_parse_from(["rhizome", "--storage", "memory", "--host-id", "test-node"])
-                    .unwrap()
-                    .config;
+        let (node, server, addr) = runtime.block_on(async {
+            let mut args = vec!["rhizome", "--storage", "memory", "--host-id", "test-node"];
+            args.extend_from_slice(extra);
+            let config = Cli::try_parse_from(args).unwrap().config;
             serve(config, &limits).await
         });
         TestServer {
             runtime,
             server: Some(server),
             addr,
+            node,
         }
     }
 }
@@ -166,4 +208,44 @@ impl Drop for TestServer {
             let _ = self.runtime.block_on(s.shutdown());
         }
     }
+}
+
+// ------------------------------------------------------- node processes
+
+/// A `rhizome start` process, killed (and reaped) on drop.
+pub struct NodeProcess(pub std::process::Child);
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the real `rhizome` binary with a memory store on a free HTTP port
+/// and the environment `env`; returns it with the HTTP address of its
+/// start line.
+pub fn start_binary(env: &[(&str, &str)]) -> (NodeProcess, String) {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rhizome"));
+    command
+        .arg("start")
+        .env("RHIZOME_STORAGE", "memory")
+        .env("RHIZOME_HTTP_PORT", "0")
+        .env("RHIZOME_LOG", "warn")
+        .stdout(std::process::Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut node = NodeProcess(command.spawn().unwrap());
+    let mut line = String::new();
+    std::io::BufReader::new(node.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http="))
+        .unwrap_or_else(|| panic!("no start line: {line:?}"))
+        .to_owned();
+    (node, addr)
 }

@@ -14,7 +14,7 @@
 //! negates the membership and every visible delta of the entity under the
 //! schema's properties (all of them without `contexts`).
 
-use crate::auth::Scope;
+use crate::auth::{Caller, Scope};
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -280,6 +280,7 @@ fn current(state: &AppState, id: &str) -> Map<String, Value> {
 /// in one declared transaction (nothing if nothing changed).
 async fn write(
     state: &AppState,
+    caller: &Caller,
     name: &str,
     schema: &HyperSchema,
     id: &str,
@@ -288,12 +289,13 @@ async fn write(
 ) -> Result<(), ApiError> {
     let node = &state.node;
     let host = node.host_id();
+    let creator = caller.creator_or(host);
     let now = current(state, id);
     let tx = format!("tx-{}", uuid::Uuid::now_v7());
     let mut members = Vec::new();
     if join {
         members.push(
-            Delta::builder(host, host)
+            Delta::builder(creator, host)
                 .in_transaction(tx.as_str())
                 .set_property(
                     collection_entity(name),
@@ -309,7 +311,7 @@ async fn write(
             continue;
         }
         members.push(
-            Delta::builder(host, host)
+            Delta::builder(creator, host)
                 .in_transaction(tx.as_str())
                 .set_property(id, property.as_str(), target)
                 .build(),
@@ -320,7 +322,7 @@ async fn write(
     }
     let size = members.len() as u64;
     members.push(
-        Delta::builder(host, host)
+        Delta::builder(creator, host)
             .declare_transaction(tx.as_str(), size)
             .build(),
     );
@@ -361,6 +363,7 @@ fn answer(
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     q: QueryParams,
     JsonBody(body): JsonBody<Body>,
@@ -382,12 +385,13 @@ async fn create(
         ))
         .with("id", id.as_str()));
     }
-    write(&state, &name, &schema, &id, &body.properties, true).await?;
+    write(&state, &caller, &name, &schema, &id, &body.properties, true).await?;
     answer(&state, &name, &id, StatusCode::CREATED)
 }
 
 async fn update(
     State(state): State<AppState>,
+    caller: Caller,
     Path((name, id)): Path<(String, String)>,
     q: QueryParams,
     JsonBody(body): JsonBody<Body>,
@@ -402,7 +406,16 @@ async fn update(
     if memberships(&state, &name, &id).is_empty() {
         return Err(not_member(&name, &id));
     }
-    write(&state, &name, &schema, &id, &body.properties, false).await?;
+    write(
+        &state,
+        &caller,
+        &name,
+        &schema,
+        &id,
+        &body.properties,
+        false,
+    )
+    .await?;
     answer(&state, &name, &id, StatusCode::OK)
 }
 
@@ -456,6 +469,7 @@ async fn ids(
 
 async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     Path((name, id)): Path<(String, String)>,
     q: QueryParams,
 ) -> Result<Response, ApiError> {
@@ -471,10 +485,15 @@ async fn delete(
     };
     let data = state.node.read(|s| s.index.hyperview(&id, &options));
     let host = state.node.host_id();
+    let creator = caller.creator_or(host);
     let negations = joined
         .iter()
         .chain(data.properties.values().flatten())
-        .map(|d| Delta::builder(host, host).negate(d.id().as_str()).build())
+        .map(|d| {
+            Delta::builder(creator, host)
+                .negate(d.id().as_str())
+                .build()
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::from_delta_error(&e))?;
     let negated: Vec<String> = negations

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Route;
+use crate::auth::Caller;
 use crate::changes::FeedFilter;
 use crate::http::json::{JsonBytes, OptionalJsonBody, json_response};
 use crate::http::query::QueryParams;
@@ -233,6 +234,7 @@ pub fn ingest_answer(ingested: &Ingested) -> Vec<u8> {
 
 async fn post_deltas(
     State(state): State<AppState>,
+    caller: Caller,
     q: QueryParams,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
@@ -248,6 +250,7 @@ async fn post_deltas(
             _ => ApiError::from_delta_error(&e),
         }
     })?;
+    caller.check_creators(&deltas)?;
     let ingested = state.node.ingest(deltas).await?;
     Ok(json_response(StatusCode::CREATED, ingest_answer(&ingested)))
 }
@@ -355,7 +358,8 @@ async fn get_delta(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NegateBody {
-    /// The negation's creator; default: the node's host id.
+    /// The negation's creator; default: the caller's principal, or the
+    /// node's host id when authentication is off.
     creator: Option<String>,
     /// Why; stored as the pointer `reason` → this string.
     reason: Option<String>,
@@ -366,6 +370,7 @@ pub const REASON_ROLE: &str = "reason";
 
 async fn negate(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     q: QueryParams,
     OptionalJsonBody(body): OptionalJsonBody<NegateBody>,
@@ -377,7 +382,9 @@ async fn negate(
         return Err(unknown_delta(&id));
     }
     let node = &state.node;
-    let creator = body.creator.unwrap_or_else(|| node.host_id().to_owned());
+    let creator = body
+        .creator
+        .unwrap_or_else(|| caller.creator_or(node.host_id()).to_owned());
     let mut builder = Delta::builder(creator, node.host_id()).negate(&id);
     if let Some(reason) = body.reason {
         builder = builder.pointer(REASON_ROLE, reason);
@@ -387,6 +394,7 @@ async fn negate(
             .build()
             .map_err(|e| ApiError::from_delta_error(&e))?,
     );
+    caller.check_creators(std::slice::from_ref(&*negation))?;
     // Check the format can say it before storing it.
     let answer = json::encode(&negation, format).map_err(|e| ApiError::from_delta_error(&e))?;
     node.ingest(vec![Delta::clone(&negation)]).await?;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::Route;
 use super::deltas::{as_of_param, as_of_parameter};
-use crate::auth::Scope;
+use crate::auth::{Caller, CreatorMismatch, Scope};
 use crate::documents::{Posted, parse_heads, post_changes};
 use crate::http::json::json_response;
 use crate::http::query::QueryParams;
@@ -90,16 +90,30 @@ fn posted_schema() -> Value {
 }
 
 /// The `creator` of the deltas a document write makes: the one place it is
-/// decided. For now the optional `?creator=` parameter (a WebSocket
-/// `doc_put` has none), else `anonymous`; with authentication (API.md §6)
-/// it becomes the authenticated principal.
-pub(crate) fn creator(requested: Option<&str>) -> Result<String, ApiError> {
-    match requested.map(str::trim) {
-        None => Ok("anonymous".to_owned()),
-        Some(c) if c.is_empty() || c.len() > rhizome_crdt::limits::MAX_NAME_BYTES => Err(
-            ApiError::invalid_parameter("creator", "must be a non-empty name of at most 256 bytes"),
-        ),
-        Some(c) => Ok(c.to_owned()),
+/// decided. With authentication (API.md §6), the caller's principal (an
+/// `admin` may name another with `?creator=`; a `write` token naming
+/// another gets 403 `creator_mismatch`); without, `?creator=` (a WebSocket
+/// `doc_put` has none), else `anonymous`.
+pub(crate) fn creator(caller: &Caller, requested: Option<&str>) -> Result<String, ApiError> {
+    let requested = match requested.map(str::trim) {
+        Some(c) if c.is_empty() || c.len() > rhizome_crdt::limits::MAX_NAME_BYTES => {
+            return Err(ApiError::invalid_parameter(
+                "creator",
+                "must be a non-empty name of at most 256 bytes",
+            ));
+        }
+        other => other,
+    };
+    match (caller.principal(), requested) {
+        (None, r) => Ok(r.unwrap_or("anonymous").to_owned()),
+        (Some(p), None) => Ok(p.name().to_owned()),
+        (Some(p), Some(r)) if r == p.name() || p.has(Scope::Admin) => Ok(r.to_owned()),
+        (Some(p), Some(r)) => Err(CreatorMismatch {
+            index: 0,
+            creator: r.to_owned(),
+            principal: p.name().to_owned(),
+        }
+        .into()),
     }
 }
 
@@ -134,12 +148,13 @@ pub(crate) fn posted_json(p: &Posted) -> Value {
 
 async fn post_doc(
     State(state): State<AppState>,
+    caller: Caller,
     Path((entity, property)): Path<(String, String)>,
     q: QueryParams,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     q.deny_unknown(&["creator"])?;
-    let creator = creator(q.str("creator")?)?;
+    let creator = creator(&caller, q.str("creator")?)?;
     let posted = post_changes(&state.node, &entity, &property, &body, &creator)
         .await
         .map_err(write_error)?;

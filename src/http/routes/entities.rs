@@ -4,7 +4,7 @@
 //! hold `Arc`s of the deltas).
 
 use crate::auth::Scope;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
@@ -25,9 +25,6 @@ use crate::http::{ApiError, AppState};
 pub const DEFAULT_ENTITIES_LIMIT: usize = 1000;
 /// Largest page of `GET /api/entities`; a larger `limit` is served as this.
 pub const MAX_ENTITIES_LIMIT: usize = 10_000;
-
-/// The strategies views are resolved with (the built-in ones).
-static STRATEGIES: LazyLock<StrategyRegistry> = LazyLock::new(StrategyRegistry::default);
 
 /// The routes of this module.
 pub const ROUTES: &[Route] = &[
@@ -223,14 +220,24 @@ async fn hyperview(
 
 /// View options from `strategy`, `strategies` and `trusted`, checked
 /// against the registry; errors name the parameter.
-fn view_options(q: &QueryParams) -> Result<(ViewOptions, rhizome_crdt::ViewResolver), ApiError> {
-    resolver(q.str("strategy")?, q.str("strategies")?, q.str("trusted")?)
+fn view_options(
+    state: &AppState,
+    q: &QueryParams,
+) -> Result<(ViewOptions, rhizome_crdt::ViewResolver), ApiError> {
+    resolver(
+        &state.node.strategies(),
+        q.str("strategy")?,
+        q.str("strategies")?,
+        q.str("trusted")?,
+    )
 }
 
 /// A resolver from `strategy`, `strategies` and `trusted` (query
-/// parameters or body fields of the same names), checked against the
-/// registry; errors name the parameter.
+/// parameters or body fields of the same names), checked against
+/// `registry` (the node's: built-in and plugin strategies); errors name the
+/// parameter.
 pub(crate) fn resolver(
+    registry: &StrategyRegistry,
     strategy: Option<&str>,
     strategies: Option<&str>,
     trusted: Option<&str>,
@@ -241,7 +248,7 @@ pub(crate) fn resolver(
         }
         _ => ApiError::bad_request("invalid_parameter", e.to_string()),
     })?;
-    let resolver = options.resolver(&STRATEGIES).map_err(|e| match &e {
+    let resolver = options.resolver(registry).map_err(|e| match &e {
         rhizome_crdt::Error::UnknownStrategy { name, .. } => {
             let parameter = if strategy.is_some_and(|s| s.trim() == name) {
                 "strategy"
@@ -268,7 +275,7 @@ async fn view(
         "strategies",
         "trusted",
     ])?;
-    let (options, resolver) = view_options(&q)?;
+    let (options, resolver) = view_options(&state, &q)?;
     let schema = schema_param(&q)?;
     let as_of = as_of_param(&q)?;
     let view: Arc<View> = match schema {

@@ -31,6 +31,7 @@ async fn exposition(State(state): State<AppState>) -> Response {
     if let Some(sync) = &state.sync {
         sync.metrics().encode(&mut text);
     }
+    state.plugins.encode_metrics(&mut text);
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

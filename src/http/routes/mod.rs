@@ -14,17 +14,21 @@
 //! request timeout. Several routes may share a path with different methods.
 
 pub mod collections;
+pub mod dashboard;
 pub mod deltas;
 pub mod docs;
 pub mod entities;
 pub mod health;
+pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod peers;
+pub mod plugins;
 pub mod query;
 pub mod realtime;
 pub mod schemas;
 pub mod transactions;
+pub mod types;
 
 use std::any::Any;
 
@@ -84,6 +88,10 @@ pub const TABLES: &[&[Route]] = &[
     realtime::ROUTES,
     peers::ROUTES,
     docs::ROUTES,
+    keys::ROUTES,
+    plugins::ROUTES,
+    types::ROUTES,
+    dashboard::ROUTES,
 ];
 
 /// Every route of the API, in table order.
@@ -128,6 +136,7 @@ pub fn finish(routes: Router<AppState>, state: AppState, limits: &Limits) -> Rou
             enforce_body_limit,
         ))
         .layer(from_fn(ensure_error_shape))
+        .layer(from_fn_with_state(state.clone(), crate::auth::guard))
         .layer(from_fn(observe))
         .with_state(state)
 }

@@ -121,6 +121,7 @@ async fn run(
         None => None,
     };
     let (_, resolver) = resolver(
+        &state.node.strategies(),
         body.strategy.as_deref(),
         body.strategies.as_deref(),
         body.trusted.as_deref(),

@@ -3,7 +3,7 @@
 //! [`crate::realtime::sse::sse_changes`]). The handlers are in
 //! [`crate::realtime`].
 
-use crate::auth::Scope;
+use crate::auth::{Caller, Scope};
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::Method;
@@ -22,17 +22,20 @@ pub const ROUTES: &[Route] = &[Route {
     path: "/api/ws",
     summary: "WebSocket: subscribe, watch, put, ping (JSON text frames)",
     long_lived: true,
-    scope: Scope::Read,
+    // Each operation checks its own scope (read to subscribe or watch,
+    // write to put).
+    scope: Scope::Authenticated,
     handler: |m| on(m, websocket),
     operation: || json!({"responses": {"101": {"description": "Switching to the WebSocket protocol of docs/realtime.md"}}}),
 }];
 
 async fn websocket(
     State(state): State<AppState>,
+    caller: Caller,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     match upgrade {
-        Ok(ws) => ws::upgrade(state, ws),
+        Ok(ws) => ws::upgrade(state, ws, caller),
         Err(e) => ApiError::bad_request("bad_request", format!("not a WebSocket upgrade: {e}"))
             .into_response(),
     }

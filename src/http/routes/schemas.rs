@@ -11,7 +11,7 @@
 //! stored (as two nodes registering concurrently would); expansion
 //! terminates on a registry holding a cycle.
 
-use crate::auth::Scope;
+use crate::auth::{Caller, Scope};
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -143,6 +143,7 @@ async fn one(
 
 async fn register(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     q: QueryParams,
     JsonBody(body): JsonBody<Value>,
@@ -166,8 +167,9 @@ async fn register(
     let now = Timestamp::now().as_millis();
     let timestamp = latest.map_or(now, |t| now.max(t + 1));
     let host = state.node.host_id();
-    let deltas = registry::registration_deltas(&schema, host, host, timestamp)
-        .map_err(|e| ApiError::internal(format!("cannot build a schema registration: {e}")))?;
+    let deltas =
+        registry::registration_deltas(&schema, caller.creator_or(host), host, timestamp)
+            .map_err(|e| ApiError::internal(format!("cannot build a schema registration: {e}")))?;
     state.node.ingest(deltas).await?;
     Ok(schema_response(StatusCode::CREATED, &schema))
 }

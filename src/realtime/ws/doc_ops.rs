@@ -124,7 +124,7 @@ impl Conn {
     ) -> Result<(), Gone> {
         let r = Some(("ref", &reference));
         let answer = match from_base64url(&changes) {
-            Ok(bytes) => match creator(None) {
+            Ok(bytes) => match creator(&self.caller, None) {
                 Ok(creator) => post_changes(self.hub.node(), &entity, &property, &bytes, &creator)
                     .await
                     .map_err(write_error),

@@ -223,9 +223,10 @@ pub async fn run(
     let reader_conn = conn.clone();
     let reader_scope = scope.clone();
     let reader_replica = Arc::clone(&replica);
+    let peer = conn.remote_id();
     let mut reader = tokio::spawn(async move {
         let stream = reader_conn.accept_uni().await.map_err(net)?;
-        read_data(stream, &reader_scope, reader_replica).await
+        read_data(stream, peer, &reader_scope, reader_replica).await
     });
     // Control frames come through a task, so the loop below can wait on
     // them and on the data reader at once (reads are not cancel-safe).
@@ -379,6 +380,7 @@ async fn flush(stream: &mut SendStream, batch: &mut Vec<Vec<u8>>) -> Result<u64>
 /// the next; returns (deltas received, deltas new, bytes).
 async fn read_data(
     mut stream: RecvStream,
+    peer: iroh::EndpointId,
     scope: &Scope,
     replica: Arc<dyn Replica>,
 ) -> Result<(u64, u64, u64)> {
@@ -399,7 +401,7 @@ async fn read_data(
             deltas.push(delta);
         }
         received += deltas.len() as u64;
-        new += replica.ingest(deltas).await.map_err(Error::Replica)? as u64;
+        new += replica.ingest(peer, deltas).await.map_err(Error::Replica)? as u64;
     }
     Ok((received, new, bytes))
 }

@@ -791,7 +791,7 @@ async fn receive(inner: &Arc<Inner>, from: EndpointId, content: &[u8]) {
     if deltas.is_empty() {
         return;
     }
-    match inner.replica.ingest(deltas).await {
+    match inner.replica.ingest(from, deltas).await {
         Ok(new) => {
             m.deltas_received
                 .get_or_create(&metrics::PeerLabel {

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use iroh::EndpointId;
 use rhizome_crdt::Delta;
 
 /// A boxed future, as trait objects need.
@@ -18,7 +19,11 @@ pub trait Replica: Send + Sync + 'static {
     /// content is dropped (and logged) without dropping the others. Stored
     /// deltas must come back to the engine through
     /// [`SyncNode::stored`](super::SyncNode::stored) as not local.
-    fn ingest(&self, deltas: Vec<Delta>) -> BoxFuture<'_, Result<usize, String>>;
+    ///
+    /// `from` is the peer that delivered them (QUIC proved its id): the
+    /// node may drop deltas it refuses (a bad signature) and say which
+    /// peer sent them.
+    fn ingest(&self, from: EndpointId, deltas: Vec<Delta>) -> BoxFuture<'_, Result<usize, String>>;
 
     /// The stored delta with `id`.
     fn get(&self, id: &str) -> Option<Arc<Delta>>;
