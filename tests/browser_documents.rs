@@ -63,7 +63,10 @@ fn two_chromium_pages_running_automerge_edit_one_document() {
             .env("RHIZOME_LOG", "warn")
             // The pages come from a static server on PAGE_PORT: another
             // origin, which the node must allow (API.md §6).
-            .env("RHIZOME_CORS_ORIGINS", format!("http://127.0.0.1:{page_port}"))
+            .env(
+                "RHIZOME_CORS_ORIGINS",
+                format!("http://127.0.0.1:{page_port}"),
+            )
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
