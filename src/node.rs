@@ -522,33 +522,32 @@ fn key_authorities(config: &Config, key: &rhizome_sync::net::SecretKey) -> Resul
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
         .collect();
-    let (name, ids) = if listed.is_empty() {
-        let allow: Vec<&str> = config
-            .sync
-            .sync_allow
-            .iter()
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if allow.is_empty() {
-            return Ok(Authorities::Any);
-        }
-        ("RHIZOME_PEER_ALLOW", allow)
-    } else {
-        ("RHIZOME_KEY_AUTHORITIES", listed)
-    };
-    let mut keys =
-        vec![
-            PublicKey::from_bytes(key.public().as_bytes()).map_err(|e| Error::Config {
-                name: "node key",
-                problem: e.to_string(),
-            })?,
-        ];
-    for id in ids {
-        keys.push(PublicKey::from_hex(id).map_err(|_| Error::Config {
+    let node_key = |bytes: &[u8; 32], name: &'static str, id: &str| {
+        PublicKey::from_bytes(bytes).map_err(|_| Error::Config {
             name,
-            problem: format!("{id:?} is not a node id (64 hex digits)"),
-        })?);
+            problem: format!("{id:?} is not an Ed25519 node id"),
+        })
+    };
+    let mut keys = vec![node_key(key.public().as_bytes(), "node key", "this node")?];
+    if listed.is_empty() {
+        // The peer allow-list, read as sync reads it.
+        let Some(allow) = config.sync.allow()? else {
+            return Ok(Authorities::Any);
+        };
+        for id in allow {
+            keys.push(node_key(
+                id.as_bytes(),
+                "RHIZOME_PEER_ALLOW",
+                &id.to_string(),
+            )?);
+        }
+    } else {
+        for id in listed {
+            keys.push(PublicKey::from_hex(id).map_err(|_| Error::Config {
+                name: "RHIZOME_KEY_AUTHORITIES",
+                problem: format!("{id:?} is not a node id (64 hex digits)"),
+            })?);
+        }
     }
     Ok(Authorities::only(keys))
 }
@@ -790,5 +789,37 @@ fn commit_group(store: &mut dyn Store, shared: &Shared, group: Vec<Pending>) {
                     }));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_authorities_follow_the_settings() {
+        let me = rhizome_sync::net::SecretKey::generate();
+        let peer = rhizome_sync::net::SecretKey::generate().public();
+        let mine = PublicKey::from_bytes(me.public().as_bytes()).unwrap();
+        let theirs = PublicKey::from_bytes(peer.as_bytes()).unwrap();
+        let mut config = Config::new(StorageKind::Memory, "unused");
+        assert_eq!(key_authorities(&config, &me).unwrap(), Authorities::Any);
+        config.sync.sync_allow = vec![peer.to_string()];
+        assert_eq!(
+            key_authorities(&config, &me).unwrap(),
+            Authorities::only([mine, theirs])
+        );
+        // An explicit list wins over the allow-list.
+        config.auth.key_authorities = vec![mine.to_hex()];
+        assert_eq!(
+            key_authorities(&config, &me).unwrap(),
+            Authorities::only([mine])
+        );
+        config.auth.key_authorities = vec!["nope".into()];
+        let e = key_authorities(&config, &me).unwrap_err().to_string();
+        assert!(
+            e.contains("RHIZOME_KEY_AUTHORITIES") && e.contains("nope"),
+            "{e}"
+        );
     }
 }

@@ -10,8 +10,7 @@ mod common;
 #[path = "common/traces.rs"]
 mod traces;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,7 +31,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 // ---------------------------------------------------------------- helpers
 
-/// One HTTP request with extra headers; the server closes after it.
+/// One HTTP request with extra headers (tests/common's client); the server
+/// closes after it.
 fn http(
     addr: SocketAddr,
     method: &str,
@@ -40,33 +40,8 @@ fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&raw[..end]).to_string();
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "{head}"
-    );
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, raw[end + 4..].to_vec())
+    let r = common::request_with(addr, method, path, headers, body);
+    (r.status, r.body)
 }
 
 const OCTETS: (&str, &str) = ("content-type", "application/octet-stream");

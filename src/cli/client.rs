@@ -141,6 +141,32 @@ impl Client {
         Ok(send)
     }
 
+    /// The kept connection if it is still open, else a new one, ready to
+    /// send.
+    async fn sender(&mut self) -> Result<SendRequest<Full<Bytes>>> {
+        let mut send = match self.conn.take() {
+            Some(s) if !s.is_closed() => s,
+            _ => self.connect().await?,
+        };
+        send.ready()
+            .await
+            .map_err(|e| Error::Client(format!("the connection to the node failed: {e}")))?;
+        Ok(send)
+    }
+
+    /// A request to `path` accepting `accept`, with the token if any.
+    fn builder(&self, method: Method, path: &str, accept: &str) -> hyper::http::request::Builder {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url.prefix))
+            .header(header::HOST, &self.url.authority)
+            .header(header::ACCEPT, accept);
+        if let Some(token) = &self.token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        builder
+    }
+
     /// Sends `method path` with an optional JSON body; `path` starts with
     /// `/` and is appended to the URL's prefix.
     pub async fn request(
@@ -149,23 +175,10 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Answer> {
-        let mut send = match self.conn.take() {
-            Some(s) if !s.is_closed() => s,
-            _ => self.connect().await?,
-        };
-        send.ready()
-            .await
-            .map_err(|e| Error::Client(format!("the connection to the node failed: {e}")))?;
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.url.prefix))
-            .header(header::HOST, &self.url.authority)
-            .header(header::ACCEPT, "application/json");
+        let mut send = self.sender().await?;
+        let mut builder = self.builder(method, path, "application/json");
         if body.is_some() {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
-        }
-        if let Some(token) = &self.token {
-            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
@@ -194,21 +207,8 @@ impl Client {
         path: &str,
         mut on_data: impl FnMut(&[u8]) -> bool,
     ) -> Result<()> {
-        let mut send = match self.conn.take() {
-            Some(s) if !s.is_closed() => s,
-            _ => self.connect().await?,
-        };
-        send.ready()
-            .await
-            .map_err(|e| Error::Client(format!("the connection to the node failed: {e}")))?;
-        let mut builder = Request::builder()
-            .method(Method::GET)
-            .uri(format!("{}{path}", self.url.prefix))
-            .header(header::HOST, &self.url.authority)
-            .header(header::ACCEPT, "text/event-stream");
-        if let Some(token) = &self.token {
-            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
+        let mut send = self.sender().await?;
+        let builder = self.builder(Method::GET, path, "text/event-stream");
         let request = builder
             .body(Full::new(Bytes::new()))
             .map_err(|e| Error::Client(format!("cannot build the request for {path}: {e}")))?;
